@@ -1,0 +1,268 @@
+//! Challenges: random strings a caller signs to prove it holds a credential.
+//!
+//! A challenge is issued for one purpose (a login, or one user action),
+//! lives for [`CHALLENGE_LIFETIME`], and is spent by the first attempt to
+//! answer it, whether that attempt succeeds or not.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::{Duration, OrgId, Timestamp, UserActionRequest, UserId};
+
+/// How long a challenge can be answered after it was issued.
+pub const CHALLENGE_LIFETIME: Duration = Duration::from_seconds(5 * 60);
+
+/// How many random bytes make a challenge, and a challenge identifier.
+pub const CHALLENGE_RANDOM_BYTES: usize = 32;
+
+/// The opaque, single-use handle of a challenge (`challengeIdentifier`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChallengeId(String);
+
+impl ChallengeId {
+    /// Wraps an identifier as a client sent it. Unknown identifiers are
+    /// simply not found, so any string will do.
+    pub fn from_wire(identifier: &str) -> ChallengeId {
+        ChallengeId(identifier.to_owned())
+    }
+
+    /// The identifier as it travels on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a challenge may be used for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChallengePurpose {
+    /// Logging in as this user.
+    Login {
+        /// The org the user logs into.
+        org_id: OrgId,
+        /// The user logging in.
+        user_id: UserId,
+    },
+    /// Signing one user action on behalf of this user.
+    UserAction {
+        /// The caller's org.
+        org_id: OrgId,
+        /// The caller.
+        user_id: UserId,
+        /// The request the signature will authorise.
+        request: UserActionRequest,
+    },
+}
+
+impl ChallengePurpose {
+    /// The user the challenge was issued to.
+    pub fn user_id(&self) -> &UserId {
+        match self {
+            ChallengePurpose::Login { user_id, .. }
+            | ChallengePurpose::UserAction { user_id, .. } => user_id,
+        }
+    }
+
+    /// The org of the user the challenge was issued to.
+    pub fn org_id(&self) -> &OrgId {
+        match self {
+            ChallengePurpose::Login { org_id, .. }
+            | ChallengePurpose::UserAction { org_id, .. } => org_id,
+        }
+    }
+}
+
+/// An issued challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The handle the client answers with.
+    pub id: ChallengeId,
+    /// The random string the client signs (base64url).
+    pub challenge: String,
+    /// What answering it is good for.
+    pub purpose: ChallengePurpose,
+    /// When it was issued.
+    pub issued_at: Timestamp,
+}
+
+/// Occurs when a challenge cannot be answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeError {
+    /// Occurs when the challenge is unknown, expired, already presented,
+    /// issued for another purpose or to another caller.
+    #[error("challenge is not valid")]
+    NotValid,
+}
+
+impl Challenge {
+    /// Issues a challenge from two sets of random bytes the caller drew from
+    /// a cryptographic generator: one for the challenge, one for its handle.
+    pub fn issue(
+        purpose: ChallengePurpose,
+        challenge_random: &[u8; CHALLENGE_RANDOM_BYTES],
+        id_random: &[u8; CHALLENGE_RANDOM_BYTES],
+        now: Timestamp,
+    ) -> Challenge {
+        Challenge {
+            id: ChallengeId(URL_SAFE_NO_PAD.encode(id_random)),
+            challenge: URL_SAFE_NO_PAD.encode(challenge_random),
+            purpose,
+            issued_at: now,
+        }
+    }
+
+    /// Succeeds when this challenge, just taken from the store, may be
+    /// answered now by `presenter` for a login (`presenter` is `None`) or a
+    /// user action (`presenter` is the authenticated caller).
+    pub fn check(&self, now: Timestamp, presenter: Option<&UserId>) -> Result<(), ChallengeError> {
+        if self.issued_at.is_older_than(CHALLENGE_LIFETIME, now) || now < self.issued_at {
+            return Err(ChallengeError::NotValid);
+        }
+        let fits = match (&self.purpose, presenter) {
+            (ChallengePurpose::Login { .. }, None) => true,
+            (ChallengePurpose::UserAction { user_id, .. }, Some(caller)) => user_id == caller,
+            _ => false,
+        };
+        if fits { Ok(()) } else { Err(ChallengeError::NotValid) }
+    }
+}
+
+/// Which kind of assertion a client data object belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientDataKind {
+    /// A `Key` credential's assertion: `key.get`.
+    Key,
+    /// A WebAuthn assertion: `webauthn.get`.
+    WebAuthn,
+}
+
+impl ClientDataKind {
+    const fn type_name(self) -> &'static str {
+        match self {
+            ClientDataKind::Key => "key.get",
+            ClientDataKind::WebAuthn => "webauthn.get",
+        }
+    }
+}
+
+/// The client data a signer signed, parsed as JSON.
+///
+/// Signers differ in what they add (`origin`, `crossOrigin`) and in key
+/// order, so the object is parsed rather than compared with a template.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ClientData {
+    /// The assertion type, `key.get` or `webauthn.get`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The challenge that was signed.
+    pub challenge: String,
+}
+
+/// Occurs when client data does not answer the challenge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientDataError {
+    /// Occurs when the bytes are not a JSON object with string `type` and
+    /// `challenge` members.
+    #[error("clientData is not a JSON object with type and challenge")]
+    Malformed,
+    /// Occurs when `type` is not the one the credential kind signs.
+    #[error("clientData type is not {expected}")]
+    WrongType {
+        /// The type that was expected.
+        expected: &'static str,
+    },
+    /// Occurs when the signed challenge is not the one issued.
+    #[error("clientData challenge does not match the issued challenge")]
+    ChallengeMismatch,
+}
+
+impl ClientData {
+    /// Parses decoded client data bytes.
+    pub fn parse(bytes: &[u8]) -> Result<ClientData, ClientDataError> {
+        serde_json::from_slice(bytes).map_err(|_| ClientDataError::Malformed)
+    }
+
+    /// Succeeds when this client data answers `challenge` for `kind`.
+    pub fn answers(
+        &self,
+        kind: ClientDataKind,
+        challenge: &Challenge,
+    ) -> Result<(), ClientDataError> {
+        if self.kind != kind.type_name() {
+            return Err(ClientDataError::WrongType { expected: kind.type_name() });
+        }
+        if self.challenge != challenge.challenge {
+            return Err(ClientDataError::ChallengeMismatch);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{OrgId, UserId};
+
+    fn login_challenge(now: Timestamp) -> Challenge {
+        let purpose = ChallengePurpose::Login {
+            org_id: OrgId::from_random(&[1; 26]),
+            user_id: UserId::from_random(&[2; 26]),
+        };
+        Challenge::issue(purpose, &[7; 32], &[9; 32], now)
+    }
+
+    #[test]
+    fn a_challenge_expires_after_five_minutes() {
+        let issued = Timestamp::from_unix_millis(1_000_000);
+        let challenge = login_challenge(issued);
+        let just_before = issued.plus(Duration::from_millis(CHALLENGE_LIFETIME.millis() - 1));
+        assert_eq!(challenge.check(just_before, None), Ok(()));
+        assert_eq!(
+            challenge.check(issued.plus(CHALLENGE_LIFETIME), None),
+            Err(ChallengeError::NotValid)
+        );
+    }
+
+    #[test]
+    fn a_login_challenge_cannot_sign_a_user_action() {
+        let now = Timestamp::from_unix_millis(0);
+        let challenge = login_challenge(now);
+        let caller = challenge.purpose.user_id().clone();
+        assert_eq!(challenge.check(now, Some(&caller)), Err(ChallengeError::NotValid));
+    }
+
+    #[test]
+    fn client_data_is_parsed_in_any_key_order_with_extra_members() {
+        let challenge = login_challenge(Timestamp::from_unix_millis(0));
+        for json in [
+            format!(r#"{{"type":"key.get","challenge":"{}"}}"#, challenge.challenge),
+            format!(r#"{{"challenge":"{}","type":"key.get"}}"#, challenge.challenge),
+            format!(
+                r#"{{"challenge":"{}","crossOrigin":false,"origin":"https://x","type":"key.get"}}"#,
+                challenge.challenge
+            ),
+        ] {
+            let data = ClientData::parse(json.as_bytes()).unwrap();
+            assert_eq!(data.answers(ClientDataKind::Key, &challenge), Ok(()), "{json}");
+        }
+    }
+
+    #[test]
+    fn client_data_must_name_the_right_type_and_challenge() {
+        let challenge = login_challenge(Timestamp::from_unix_millis(0));
+        let webauthn =
+            format!(r#"{{"type":"webauthn.get","challenge":"{}"}}"#, challenge.challenge);
+        let data = ClientData::parse(webauthn.as_bytes()).unwrap();
+        assert!(matches!(
+            data.answers(ClientDataKind::Key, &challenge),
+            Err(ClientDataError::WrongType { .. })
+        ));
+        let other = ClientData::parse(br#"{"type":"key.get","challenge":"abc"}"#).unwrap();
+        assert_eq!(
+            other.answers(ClientDataKind::Key, &challenge),
+            Err(ClientDataError::ChallengeMismatch)
+        );
+        assert_eq!(ClientData::parse(b"not json"), Err(ClientDataError::Malformed));
+        assert_eq!(ClientData::parse(b"[1]"), Err(ClientDataError::Malformed));
+    }
+}

@@ -1,0 +1,46 @@
+//! The rules of an org's user lifecycle, with no I/O.
+//!
+//! Everything here is a value or a pure function: a [`User`] and its
+//! lifecycle, the [`Operation`]s a caller may hold, the archive decision,
+//! and the binding between a signed [`UserActionGrant`] and the request that
+//! spends it. Time arrives as a [`Timestamp`] argument and randomness as
+//! bytes, so another service can embed these rules and test them without a
+//! runtime.
+//!
+//! Values are parsed once, at the edge: a [`UserId`] or a [`Username`] exists
+//! only if it is valid, and the rest of the code never checks again.
+
+mod audit;
+mod challenge;
+mod credential;
+mod id;
+mod lifecycle;
+mod operation;
+mod org;
+mod permission;
+mod time;
+mod user;
+mod user_action;
+mod username;
+
+pub use audit::{AuditEvent, AuditKind};
+pub use challenge::{
+    CHALLENGE_LIFETIME, CHALLENGE_RANDOM_BYTES, Challenge, ChallengeError, ChallengeId, ChallengePurpose, ClientData,
+    ClientDataError, ClientDataKind,
+};
+pub use credential::{CredId, Credential, CredentialKind};
+pub use id::{ID_RANDOM_BYTES, AssignmentId, CredentialUuid, IdError, OrgId, PermissionId, UserId};
+pub use lifecycle::{
+    ArchiveUserError, ChangeActiveError, CreateUserError, NewUser, archive_user, create_user,
+    set_active,
+};
+pub use org::{Org, OrgName, OrgNameError};
+pub use operation::{Operation, UnknownOperation};
+pub use permission::{MAX_PERMISSION_NAME_CHARS, Permission, PermissionAssignment, PermissionName, PermissionNameError};
+pub use time::{Duration, Timestamp};
+pub use user::{Caller, LifecycleState, NotAuthorized, UnknownUserKind, User, UserKind};
+pub use user_action::{
+    HttpMethod, USER_ACTION_LIFETIME, USER_ACTION_RANDOM_BYTES, UnknownHttpMethod, UserActionError, UserActionGrant,
+    UserActionRequest, UserActionToken,
+};
+pub use username::{MAX_USERNAME_CHARS, Username, UsernameError};
