@@ -176,6 +176,19 @@ pub trait OneTimeStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
+/// Keeps the server's own secrets, shared by every server instance that
+/// uses one database.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait SecretStore: Send + Sync + 'static {
+    /// The login-token signing key (an Ed25519 PKCS#8 document). Stores
+    /// `candidate` when no key is stored yet, then answers the stored key.
+    ///
+    /// MUST answer the same key to every caller in every process, even when
+    /// several store a candidate at once.
+    async fn token_signing_key(&self, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
+}
+
 /// Reads the audit log that [`UserRepository`] writes.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]

@@ -1,0 +1,1 @@
+//! The HTTP API of orgusers, on axum.

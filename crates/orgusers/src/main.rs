@@ -1,0 +1,3 @@
+//! The orgusers server binary.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Verification of the signatures that Key credentials make.

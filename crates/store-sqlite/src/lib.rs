@@ -1,0 +1,1 @@
+//! SQLite adapters for orgusers' stores, the embedded default.
