@@ -1,0 +1,27 @@
+# Common tasks; `just --list` shows them. CI runs `.ci/run`, not just.
+
+# The workspace's tests (the README's test command).
+test:
+    cargo test --workspace
+
+# Formatting and clippy, as strict as CI would be.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# The benchmarks.
+bench:
+    cargo bench --workspace
+
+# The server on 127.0.0.1:8080, with orgusers.sqlite3 in this directory.
+run:
+    cargo run -p orgusers -- serve
+
+# The official TypeScript SDK against a freshly built server.
+interop:
+    cargo build -p orgusers
+    cd interop && npm ci && npm test
+
+# What CI runs: tools, PostgreSQL, the tests and the interop test.
+ci:
+    bash .ci/run
