@@ -1,1 +1,112 @@
-//! The use cases of orgusers, generic over the ports.
+//! The use cases of orgusers: login, user-action signing and the user
+//! lifecycle, generic over the ports.
+//!
+//! [`Service`] holds one adapter per port and offers one method per use
+//! case. Each method loads what the decision needs, asks `domain` to decide,
+//! and stores the outcome; it never names a database, a signature library
+//! or HTTP. Every use case has its own error enum, which the HTTP adapter
+//! maps to statuses.
+//!
+//! The order of checks on a protected request is part of the contract:
+//! authentication, then permission, then the user action, then the target,
+//! then the lifecycle rule, then the change.
+
+mod access;
+mod assertion;
+mod orgs;
+mod users;
+
+use std::future::Future;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::{Challenge, CredId, Duration};
+use ports::{AuthTokens, Clock, OneTimeStore, Randomness, SignatureVerifier, UserRepository};
+
+pub use access::{AccessError, AuthenticateError, SignedRequest};
+pub use assertion::{
+    ActionError, ActionInitError, Assertion, IssuedChallenge, LoginError, LoginInitError,
+};
+pub use orgs::{CreateOrgError, CreatedOrg};
+pub use users::{
+    ArchiveUserError, ChangeActiveError, CreateUserError, CreateUserRequest, GetUserError,
+    ListUsersError, MAX_PAGE_SIZE, UsersPage,
+};
+
+/// How long a login token is accepted after it was issued. Tokens are also
+/// checked against the stored user on every request, so deactivating or
+/// archiving a user ends its tokens at once, whatever this says.
+pub const LOGIN_TOKEN_LIFETIME: Duration = Duration::from_seconds(60 * 60);
+
+/// How often a change that lost a compare-and-set race is decided again
+/// before the use case gives up.
+const MAX_ATTEMPTS: usize = 16;
+
+/// The use cases, over one adapter for each port.
+#[derive(Debug, Clone)]
+pub struct Service<U, K, V, T, C, R> {
+    users: U,
+    one_time: K,
+    verifier: V,
+    tokens: T,
+    clock: C,
+    random: R,
+}
+
+impl<U, K, V, T, C, R> Service<U, K, V, T, C, R>
+where
+    U: UserRepository,
+    K: OneTimeStore,
+    V: SignatureVerifier,
+    T: AuthTokens,
+    C: Clock,
+    R: Randomness,
+{
+    /// Wires the use cases to their adapters.
+    pub fn new(users: U, one_time: K, verifier: V, tokens: T, clock: C, random: R) -> Self {
+        Service { users, one_time, verifier, tokens, clock, random }
+    }
+
+    /// The user repository, for adapters that need to read it directly.
+    pub fn users(&self) -> &U {
+        &self.users
+    }
+
+    fn random_token(&self) -> String {
+        URL_SAFE_NO_PAD.encode(ports::random_array::<32>(&self.random))
+    }
+
+    fn new_cred_id(&self) -> CredId {
+        CredId::parse(&self.random_token()).expect("base64url is a valid credential id")
+    }
+
+    fn issue_challenge(&self, purpose: domain::ChallengePurpose) -> Challenge {
+        let challenge_random = ports::random_array(&self.random);
+        let id_random = ports::random_array(&self.random);
+        Challenge::issue(purpose, &challenge_random, &id_random, self.clock.now())
+    }
+}
+
+/// Runs `attempt` until it does not lose a compare-and-set race, at most
+/// [`MAX_ATTEMPTS`] times. Each attempt reloads and decides again, so the
+/// outcome equals some serial order of the competing changes.
+async fn retry_on_conflict<F, Fut, O, E>(mut attempt: F) -> Result<O, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Attempt<O>, E>>,
+    E: From<ports::StoreError>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        if let Attempt::Done(outcome) = attempt().await? {
+            return Ok(outcome);
+        }
+        tracing::debug!("lost a compare-and-set race, deciding again");
+    }
+    Err(ports::StoreError::new("too many concurrent changes to one record").into())
+}
+
+/// The outcome of one attempt at a compare-and-set change.
+enum Attempt<O> {
+    Done(O),
+    Conflict,
+}

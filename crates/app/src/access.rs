@@ -1,0 +1,98 @@
+//! Who is calling, and whether it may do what it asks.
+
+use domain::{
+    Caller, NotAuthorized, Operation, UserActionError, UserActionRequest, UserActionToken,
+};
+use ports::{
+    AuthTokens, Clock, OneTimeStore, Randomness, SignatureVerifier, StoreError, UserRepository,
+};
+
+use crate::Service;
+
+/// Occurs when a bearer token does not authenticate anyone.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    /// Occurs when the token is missing, malformed, forged or expired, or its
+    /// user is now inactive, archived or unknown.
+    #[error("authentication token is missing or invalid")]
+    Unauthenticated,
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Occurs when an authenticated caller may not make a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// Occurs when the caller holds no permission with the operation.
+    #[error(transparent)]
+    NotAuthorized(#[from] NotAuthorized),
+    /// Occurs when the request's user action does not authorise it.
+    #[error(transparent)]
+    UserAction(#[from] UserActionError),
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A state-changing request as it arrived: what was sent, and the user
+/// action token that came with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRequest {
+    /// The `X-DFNS-USERACTION` header, if any.
+    pub user_action: Option<UserActionToken>,
+    /// The method, the path as sent on the wire, and the body.
+    pub request: UserActionRequest,
+}
+
+impl<U, K, V, T, C, R> Service<U, K, V, T, C, R>
+where
+    U: UserRepository,
+    K: OneTimeStore,
+    V: SignatureVerifier,
+    T: AuthTokens,
+    C: Clock,
+    R: Randomness,
+{
+    /// The caller behind a bearer token.
+    ///
+    /// The token's user is loaded on every request: a user deactivated or
+    /// archived after login is refused from its very next request.
+    #[tracing::instrument(name = "authenticate", skip_all)]
+    pub async fn authenticate(&self, bearer: &str) -> Result<Caller, AuthenticateError> {
+        let claims = self
+            .tokens
+            .verify(bearer, self.clock.now())
+            .await
+            .map_err(|_| AuthenticateError::Unauthenticated)?;
+        let user = self.users.find_user(&claims.user_id).await?;
+        user.and_then(|user| Caller::from_token_subject(user, &claims.org_id))
+            .ok_or(AuthenticateError::Unauthenticated)
+    }
+
+    /// Checks that `caller` holds `operation` and that `signed` carries an
+    /// unspent user action bound to exactly this request, then spends it.
+    ///
+    /// A token is only spent by the request it was signed for: a misbound
+    /// attempt leaves it for the rightful one.
+    pub(crate) async fn authorize(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        signed: &SignedRequest,
+    ) -> Result<(), AccessError> {
+        caller.require(operation)?;
+        let token = signed.user_action.as_ref().ok_or(UserActionError::MissingOrInvalid)?;
+        let grant = self
+            .one_time
+            .find_user_action(token)
+            .await?
+            .ok_or(UserActionError::MissingOrInvalid)?;
+        let now = self.clock.now();
+        grant.authorizes(now, caller.id(), caller.org_id(), &signed.request)?;
+        if !self.one_time.spend_user_action(token, now).await? {
+            return Err(UserActionError::AlreadyUsed.into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,284 @@
+//! Challenges and their answers: login, and user-action signing.
+//!
+//! Both flows issue a challenge, then take a signed answer. The answer's
+//! challenge is spent by the attempt, whether it succeeds or not; then the
+//! credential, the client data and the signature are checked, in that
+//! order, before anything is written.
+
+use domain::{
+    Caller, Challenge, ChallengeError, ChallengeId, ChallengePurpose, ClientData, ClientDataError,
+    ClientDataKind, CredId, Credential, OrgId, UserActionGrant, UserActionRequest, UserActionToken,
+    UserId, Username,
+};
+use ports::{
+    AuthClaims, AuthTokens, Clock, OneTimeStore, Randomness, SignatureVerifier, StoreError,
+    UserRepository,
+};
+
+use crate::{LOGIN_TOKEN_LIFETIME, Service};
+
+/// A challenge as handed to the client, with the credentials that may
+/// answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedChallenge {
+    /// The challenge.
+    pub challenge: Challenge,
+    /// The ids of the user's active credentials.
+    pub allowed_credentials: Vec<CredId>,
+}
+
+/// A `Key` credential's answer to a challenge, decoded from base64url.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assertion {
+    /// The credential's public id, as sent.
+    pub cred_id: String,
+    /// The client data bytes that were signed.
+    pub client_data: Vec<u8>,
+    /// The signature over `client_data`.
+    pub signature: Vec<u8>,
+}
+
+/// Occurs when a login cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginInitError {
+    /// Occurs when the user is unknown, inactive or archived, or the org id
+    /// or user name is malformed: one answer for all, so that nobody can
+    /// probe which users exist.
+    #[error("user not found")]
+    UserNotFound,
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Occurs when a signed login is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Occurs when the challenge is unknown, expired, reused or foreign.
+    #[error(transparent)]
+    Challenge(#[from] ChallengeError),
+    /// Occurs when the user became inactive or was archived meanwhile.
+    #[error("user not found")]
+    UserNotFound,
+    /// Occurs when the client data is not JSON with `type` and `challenge`.
+    #[error(transparent)]
+    MalformedClientData(ClientDataError),
+    /// Occurs when the credential, the client data or the signature does
+    /// not prove the user answered this challenge.
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Occurs when a user-action challenge cannot be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionInitError {
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Occurs when a signed user action is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// Occurs when the challenge is unknown, expired, reused, or was issued
+    /// to another caller or for a login.
+    #[error(transparent)]
+    Challenge(#[from] ChallengeError),
+    /// Occurs when the client data is not JSON with `type` and `challenge`.
+    #[error(transparent)]
+    MalformedClientData(ClientDataError),
+    /// Occurs when the credential, the client data or the signature does
+    /// not prove the caller answered this challenge.
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an assertion failed, before it is told as a login or action error.
+enum AssertionFailure {
+    Malformed(ClientDataError),
+    Invalid,
+    Store(StoreError),
+}
+
+impl From<AssertionFailure> for LoginError {
+    fn from(failure: AssertionFailure) -> LoginError {
+        match failure {
+            AssertionFailure::Malformed(e) => LoginError::MalformedClientData(e),
+            AssertionFailure::Invalid => LoginError::InvalidSignature,
+            AssertionFailure::Store(e) => LoginError::Store(e),
+        }
+    }
+}
+
+impl From<AssertionFailure> for ActionError {
+    fn from(failure: AssertionFailure) -> ActionError {
+        match failure {
+            AssertionFailure::Malformed(e) => ActionError::MalformedClientData(e),
+            AssertionFailure::Invalid => ActionError::InvalidSignature,
+            AssertionFailure::Store(e) => ActionError::Store(e),
+        }
+    }
+}
+
+impl<U, K, V, T, C, R> Service<U, K, V, T, C, R>
+where
+    U: UserRepository,
+    K: OneTimeStore,
+    V: SignatureVerifier,
+    T: AuthTokens,
+    C: Clock,
+    R: Randomness,
+{
+    /// Issues a login challenge for the user `username` of `org_id`.
+    #[tracing::instrument(name = "login_init", skip_all, fields(org_id = %org_id))]
+    pub async fn login_init(
+        &self,
+        username: &str,
+        org_id: &str,
+    ) -> Result<IssuedChallenge, LoginInitError> {
+        let (Ok(org_id), Ok(username)) = (OrgId::parse(org_id), Username::parse(username)) else {
+            return Err(LoginInitError::UserNotFound);
+        };
+        let user = self.users.find_user_by_username(&org_id, &username).await?;
+        let Some(user) = user.filter(|u| u.is_active()) else {
+            return Err(LoginInitError::UserNotFound);
+        };
+        let purpose = ChallengePurpose::Login { org_id, user_id: user.id.clone() };
+        self.store_challenge(purpose, &user.id).await.map_err(Into::into)
+    }
+
+    /// Checks a signed login challenge and issues a login token.
+    #[tracing::instrument(name = "login", skip_all)]
+    pub async fn login(
+        &self,
+        challenge_id: &str,
+        assertion: &Assertion,
+    ) -> Result<String, LoginError> {
+        let challenge = self.take_challenge::<LoginError>(challenge_id, None).await?;
+        let user = self.users.find_user(challenge.purpose.user_id()).await?;
+        let Some(user) = user.filter(|u| u.is_active() && &u.org_id == challenge.purpose.org_id())
+        else {
+            return Err(LoginError::UserNotFound);
+        };
+        self.verify_assertion(&challenge, &user.id, assertion).await?;
+
+        let now = self.clock.now();
+        let claims = AuthClaims {
+            user_id: user.id.clone(),
+            org_id: user.org_id.clone(),
+            token_id: self.random_token(),
+            issued_at: now,
+            expires_at: now.plus(LOGIN_TOKEN_LIFETIME),
+        };
+        tracing::info!(user_id = %user.id, "user logged in");
+        Ok(self.tokens.issue(&claims).await?)
+    }
+
+    /// Issues a challenge that signs `request` on behalf of `caller`.
+    #[tracing::instrument(name = "action_init", skip_all, fields(caller = %caller.id()))]
+    pub async fn action_init(
+        &self,
+        caller: &Caller,
+        request: UserActionRequest,
+    ) -> Result<IssuedChallenge, ActionInitError> {
+        let purpose = ChallengePurpose::UserAction {
+            org_id: caller.org_id().clone(),
+            user_id: caller.id().clone(),
+            request,
+        };
+        Ok(self.store_challenge(purpose, caller.id()).await?)
+    }
+
+    /// Checks a signed user-action challenge and issues the one-time token
+    /// that authorises the request it was issued for.
+    #[tracing::instrument(name = "action", skip_all, fields(caller = %caller.id()))]
+    pub async fn action(
+        &self,
+        caller: &Caller,
+        challenge_id: &str,
+        assertion: &Assertion,
+    ) -> Result<UserActionToken, ActionError> {
+        let challenge = self.take_challenge::<ActionError>(challenge_id, Some(caller.id())).await?;
+        let credential = self.verify_assertion(&challenge, caller.id(), assertion).await?;
+        let ChallengePurpose::UserAction { request, .. } = challenge.purpose else {
+            return Err(ChallengeError::NotValid.into());
+        };
+
+        let grant = UserActionGrant {
+            token: UserActionToken::from_random(&ports::random_array(&self.random)),
+            org_id: caller.org_id().clone(),
+            user_id: caller.id().clone(),
+            credential_uuid: credential.uuid,
+            request,
+            issued_at: self.clock.now(),
+            used_at: None,
+        };
+        self.one_time.insert_user_action(&grant).await?;
+        Ok(grant.token)
+    }
+
+    async fn store_challenge(
+        &self,
+        purpose: ChallengePurpose,
+        user: &UserId,
+    ) -> Result<IssuedChallenge, StoreError> {
+        let credentials = self.users.list_credentials(user).await?;
+        let challenge = self.issue_challenge(purpose);
+        self.one_time.insert_challenge(&challenge).await?;
+        let allowed_credentials = credentials.into_iter().map(|c| c.cred_id).collect();
+        Ok(IssuedChallenge { challenge, allowed_credentials })
+    }
+
+    /// Takes the challenge out of the store, so that this attempt is its
+    /// only one, then checks it may be answered now by `presenter`.
+    async fn take_challenge<E>(
+        &self,
+        challenge_id: &str,
+        presenter: Option<&UserId>,
+    ) -> Result<Challenge, E>
+    where
+        E: From<ChallengeError> + From<StoreError>,
+    {
+        let challenge = self
+            .one_time
+            .take_challenge(&ChallengeId::from_wire(challenge_id))
+            .await?
+            .ok_or(ChallengeError::NotValid)?;
+        challenge.check(self.clock.now(), presenter)?;
+        Ok(challenge)
+    }
+
+    /// Checks that `assertion` answers `challenge` with an active credential
+    /// of `user`, and returns that credential.
+    async fn verify_assertion(
+        &self,
+        challenge: &Challenge,
+        user: &UserId,
+        assertion: &Assertion,
+    ) -> Result<Credential, AssertionFailure> {
+        let cred_id = CredId::parse(&assertion.cred_id).ok_or(AssertionFailure::Invalid)?;
+        let credential = self
+            .users
+            .find_credential(user, &cred_id)
+            .await
+            .map_err(AssertionFailure::Store)?
+            .filter(|c| c.is_active)
+            .ok_or(AssertionFailure::Invalid)?;
+        let client_data =
+            ClientData::parse(&assertion.client_data).map_err(AssertionFailure::Malformed)?;
+        client_data
+            .answers(ClientDataKind::Key, challenge)
+            .map_err(|_| AssertionFailure::Invalid)?;
+        self.verifier
+            .verify(&credential.public_key_pem, &assertion.client_data, &assertion.signature)
+            .await
+            .map_err(|_| AssertionFailure::Invalid)?;
+        Ok(credential)
+    }
+}

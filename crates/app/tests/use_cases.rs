@@ -1,0 +1,383 @@
+//! The use cases against mocked ports: what they write, what they never
+//! write, and how they decide again after losing a race.
+
+use app::{
+    AccessError, ActionError, ArchiveUserError, Assertion, LoginError, Service, SignedRequest,
+};
+use domain::{
+    AssignmentId, AuditKind, Caller, Challenge, ChallengeId, ChallengePurpose, CredId, Credential,
+    CredentialKind, CredentialUuid, HttpMethod, LifecycleState, Operation, OrgId,
+    PermissionAssignment, PermissionId, Timestamp, User, UserActionError, UserActionGrant,
+    UserActionRequest, UserActionToken, UserId, UserKind, Username,
+};
+use mockall::predicate::eq;
+use ports::{
+    MockAuthTokens, MockClock, MockOneTimeStore, MockRandomness, MockSignatureVerifier,
+    MockUserRepository, UpdateUserError, VerifyError,
+};
+
+type TestService = Service<
+    MockUserRepository,
+    MockOneTimeStore,
+    MockSignatureVerifier,
+    MockAuthTokens,
+    MockClock,
+    MockRandomness,
+>;
+
+const NOW: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
+
+/// The mocks a test sets expectations on before building the service.
+struct Mocks {
+    users: MockUserRepository,
+    one_time: MockOneTimeStore,
+    verifier: MockSignatureVerifier,
+    tokens: MockAuthTokens,
+}
+
+impl Mocks {
+    fn new() -> Mocks {
+        Mocks {
+            users: MockUserRepository::new(),
+            one_time: MockOneTimeStore::new(),
+            verifier: MockSignatureVerifier::new(),
+            tokens: MockAuthTokens::new(),
+        }
+    }
+
+    fn service(self) -> TestService {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(NOW);
+        let mut random = MockRandomness::new();
+        random.expect_fill().returning(|buffer| buffer.fill(7));
+        Service::new(self.users, self.one_time, self.verifier, self.tokens, clock, random)
+    }
+}
+
+fn org() -> OrgId {
+    OrgId::from_random(&[1; 26])
+}
+
+fn user(seed: u8, name: &str, operations: &[Operation]) -> User {
+    let assignments = if operations.is_empty() {
+        Vec::new()
+    } else {
+        vec![PermissionAssignment {
+            assignment_id: AssignmentId::from_random(&[seed; 26]),
+            permission_id: PermissionId::from_random(&[seed; 26]),
+            permission_name: "Role".to_owned(),
+            operations: operations.to_vec(),
+        }]
+    };
+    User {
+        id: UserId::from_random(&[seed; 26]),
+        org_id: org(),
+        kind: UserKind::CustomerEmployee,
+        username: Username::parse(name).unwrap(),
+        credential_uuid: None,
+        is_registered: true,
+        is_service_account: false,
+        is_sso_required: false,
+        external_id: None,
+        state: LifecycleState::Active,
+        assignments,
+        created_at: NOW,
+        version: 3,
+    }
+}
+
+fn admin() -> Caller {
+    let admin = user(10, "admin@x.io", Operation::ALL);
+    Caller::from_token_subject(admin, &org()).unwrap()
+}
+
+fn archive_request(target: &UserId) -> SignedRequest {
+    SignedRequest {
+        user_action: Some(UserActionToken::from_wire("token")),
+        request: UserActionRequest {
+            method: HttpMethod::Delete,
+            path: format!("/auth/users/{target}"),
+            payload: "{}".to_owned(),
+        },
+    }
+}
+
+fn grant_for(caller: &Caller, request: &SignedRequest) -> UserActionGrant {
+    UserActionGrant {
+        token: UserActionToken::from_wire("token"),
+        org_id: caller.org_id().clone(),
+        user_id: caller.id().clone(),
+        credential_uuid: CredentialUuid::from_random(&[4; 26]),
+        request: request.request.clone(),
+        issued_at: NOW,
+        used_at: None,
+    }
+}
+
+fn expect_valid_user_action(mocks: &mut Mocks, caller: &Caller, request: &SignedRequest) {
+    let grant = grant_for(caller, request);
+    mocks.one_time.expect_find_user_action().return_once(move |_| Ok(Some(grant)));
+    mocks.one_time.expect_spend_user_action().times(1).returning(|_, _| Ok(true));
+}
+
+#[tokio::test]
+async fn archive_writes_the_change_and_its_audit_event_together() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[Operation::ReadUser]);
+    let request = archive_request(&target.id);
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, &caller, &request);
+    let stored = target.clone();
+    mocks.users.expect_find_user().return_once(move |_| Ok(Some(stored)));
+    let (target_id, caller_id) = (target.id.clone(), caller.id().clone());
+    mocks
+        .users
+        .expect_update_user()
+        .withf(move |user, event| {
+            user.id == target_id
+                && user.version == 3
+                && user.is_archived()
+                && user.assignments.is_empty()
+                && event.kind == AuditKind::UserArchived
+                && event.user_id == target_id
+                && event.actor == caller_id
+                && event.at == NOW
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let archived =
+        mocks.service().archive_user(&caller, &request, target.id.as_str()).await.unwrap();
+
+    assert!(!archived.is_active());
+    assert!(archived.assignments.is_empty());
+    assert_eq!(archived.version, 4);
+}
+
+#[tokio::test]
+async fn a_lost_race_is_decided_again_on_fresh_data() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let request = archive_request(&target.id);
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, &caller, &request);
+    let mut reads = vec![User { version: 4, ..target.clone() }, target.clone()];
+    mocks.users.expect_find_user().times(2).returning(move |_| Ok(reads.pop()));
+    let mut answers = vec![Ok(()), Err(UpdateUserError::Conflict)];
+    mocks
+        .users
+        .expect_update_user()
+        .times(2)
+        .returning(move |_, _| answers.pop().expect("two writes"));
+
+    let archived =
+        mocks.service().archive_user(&caller, &request, target.id.as_str()).await.unwrap();
+
+    assert_eq!(archived.version, 5, "the second decision was made on version 4");
+}
+
+#[tokio::test]
+async fn a_race_lost_to_another_archive_ends_in_not_found() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let request = archive_request(&target.id);
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, &caller, &request);
+    let archived_meanwhile = User {
+        state: LifecycleState::Archived { at: NOW, by: caller.id().clone() },
+        version: 4,
+        ..target.clone()
+    };
+    let mut reads = vec![archived_meanwhile, target.clone()];
+    mocks.users.expect_find_user().times(2).returning(move |_| Ok(reads.pop()));
+    mocks.users.expect_update_user().times(1).returning(|_, _| Err(UpdateUserError::Conflict));
+
+    let outcome = mocks.service().archive_user(&caller, &request, target.id.as_str()).await;
+
+    assert!(matches!(outcome, Err(ArchiveUserError::Refused(domain::ArchiveUserError::NotFound))));
+}
+
+#[tokio::test]
+async fn a_caller_without_the_permission_is_refused_before_the_user_action_is_read() {
+    let caller =
+        Caller::from_token_subject(user(11, "reader@x.io", &[Operation::ReadUser]), &org())
+            .unwrap();
+    let target = user(20, "jane@x.io", &[]);
+    let mut mocks = Mocks::new();
+    mocks.one_time.expect_find_user_action().times(0);
+    mocks.users.expect_update_user().times(0);
+
+    let outcome = mocks
+        .service()
+        .archive_user(&caller, &archive_request(&target.id), target.id.as_str())
+        .await;
+
+    assert!(matches!(outcome, Err(ArchiveUserError::Access(AccessError::NotAuthorized(_)))));
+}
+
+#[tokio::test]
+async fn a_misbound_user_action_is_refused_and_left_unspent() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let signed_for_other = archive_request(&UserId::from_random(&[30; 26]));
+    let grant = grant_for(&caller, &signed_for_other);
+    let mut mocks = Mocks::new();
+    mocks.one_time.expect_find_user_action().return_once(move |_| Ok(Some(grant)));
+    mocks.one_time.expect_spend_user_action().times(0);
+    mocks.users.expect_update_user().times(0);
+
+    let outcome = mocks
+        .service()
+        .archive_user(&caller, &archive_request(&target.id), target.id.as_str())
+        .await;
+
+    assert!(matches!(
+        outcome,
+        Err(ArchiveUserError::Access(AccessError::UserAction(UserActionError::MissingOrInvalid)))
+    ));
+}
+
+#[tokio::test]
+async fn a_user_action_spent_by_a_concurrent_request_is_refused() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let request = archive_request(&target.id);
+    let grant = grant_for(&caller, &request);
+    let mut mocks = Mocks::new();
+    mocks.one_time.expect_find_user_action().return_once(move |_| Ok(Some(grant)));
+    mocks.one_time.expect_spend_user_action().times(1).returning(|_, _| Ok(false));
+    mocks.users.expect_update_user().times(0);
+
+    let outcome = mocks.service().archive_user(&caller, &request, target.id.as_str()).await;
+
+    assert!(matches!(
+        outcome,
+        Err(ArchiveUserError::Access(AccessError::UserAction(UserActionError::AlreadyUsed)))
+    ));
+}
+
+fn action_challenge(caller: &Caller) -> Challenge {
+    let purpose = ChallengePurpose::UserAction {
+        org_id: caller.org_id().clone(),
+        user_id: caller.id().clone(),
+        request: archive_request(caller.id()).request,
+    };
+    Challenge::issue(purpose, &[5; 32], &[6; 32], NOW)
+}
+
+fn credential_of(caller: &Caller) -> Credential {
+    Credential {
+        uuid: CredentialUuid::from_random(&[4; 26]),
+        cred_id: CredId::parse("cred-1").unwrap(),
+        user_id: caller.id().clone(),
+        org_id: caller.org_id().clone(),
+        kind: CredentialKind::Key,
+        public_key_pem: "-----BEGIN PUBLIC KEY-----".to_owned(),
+        is_active: true,
+        created_at: NOW,
+    }
+}
+
+fn assertion_for(challenge: &Challenge) -> Assertion {
+    Assertion {
+        cred_id: "cred-1".to_owned(),
+        client_data: format!(r#"{{"type":"key.get","challenge":"{}"}}"#, challenge.challenge)
+            .into_bytes(),
+        signature: vec![1, 2, 3],
+    }
+}
+
+#[tokio::test]
+async fn a_failed_signature_issues_no_user_action() {
+    let caller = admin();
+    let challenge = action_challenge(&caller);
+    let assertion = assertion_for(&challenge);
+    let credential = credential_of(&caller);
+    let mut mocks = Mocks::new();
+    let taken = challenge.clone();
+    mocks
+        .one_time
+        .expect_take_challenge()
+        .with(eq(challenge.id.clone()))
+        .return_once(move |_| Ok(Some(taken)));
+    mocks.users.expect_find_credential().return_once(move |_, _| Ok(Some(credential)));
+    mocks.verifier.expect_verify().return_once(|_, _, _| Err(VerifyError::InvalidSignature));
+    mocks.one_time.expect_insert_user_action().times(0);
+
+    let outcome = mocks.service().action(&caller, challenge.id.as_str(), &assertion).await;
+
+    assert!(matches!(outcome, Err(ActionError::InvalidSignature)));
+}
+
+#[tokio::test]
+async fn a_good_signature_issues_a_grant_bound_to_the_signed_request() {
+    let caller = admin();
+    let challenge = action_challenge(&caller);
+    let assertion = assertion_for(&challenge);
+    let credential = credential_of(&caller);
+    let mut mocks = Mocks::new();
+    let taken = challenge.clone();
+    mocks.one_time.expect_take_challenge().return_once(move |_| Ok(Some(taken)));
+    mocks.users.expect_find_credential().return_once(move |_, _| Ok(Some(credential)));
+    mocks
+        .verifier
+        .expect_verify()
+        .withf(|pem, message, signature| {
+            pem.starts_with("-----BEGIN") && message.starts_with(b"{") && signature == [1, 2, 3]
+        })
+        .return_once(|_, _, _| Ok(()));
+    let expected_request = archive_request(caller.id()).request;
+    let caller_id = caller.id().clone();
+    mocks
+        .one_time
+        .expect_insert_user_action()
+        .withf(move |grant| {
+            grant.request == expected_request
+                && grant.user_id == caller_id
+                && grant.used_at.is_none()
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+
+    let token = mocks.service().action(&caller, challenge.id.as_str(), &assertion).await;
+
+    assert!(token.is_ok());
+}
+
+#[tokio::test]
+async fn client_data_for_another_challenge_is_an_invalid_signature() {
+    let caller = admin();
+    let challenge = action_challenge(&caller);
+    let mut assertion = assertion_for(&challenge);
+    assertion.client_data = br#"{"type":"key.get","challenge":"other"}"#.to_vec();
+    let credential = credential_of(&caller);
+    let mut mocks = Mocks::new();
+    mocks.one_time.expect_take_challenge().return_once(move |_| Ok(Some(challenge)));
+    mocks.users.expect_find_credential().return_once(move |_, _| Ok(Some(credential)));
+    mocks.verifier.expect_verify().times(0);
+    mocks.one_time.expect_insert_user_action().times(0);
+
+    let outcome = mocks.service().action(&caller, "any", &assertion).await;
+
+    assert!(matches!(outcome, Err(ActionError::InvalidSignature)));
+}
+
+#[tokio::test]
+async fn a_failed_login_signature_issues_no_token() {
+    let admin = admin();
+    let purpose = ChallengePurpose::Login { org_id: org(), user_id: admin.id().clone() };
+    let challenge = Challenge::issue(purpose, &[5; 32], &[6; 32], NOW);
+    let assertion = assertion_for(&challenge);
+    let credential = credential_of(&admin);
+    let stored = admin.user().clone();
+    let mut mocks = Mocks::new();
+    mocks.one_time.expect_take_challenge().return_once(move |_| Ok(Some(challenge)));
+    mocks.users.expect_find_user().return_once(move |_| Ok(Some(stored)));
+    mocks.users.expect_find_credential().return_once(move |_, _| Ok(Some(credential)));
+    mocks.verifier.expect_verify().return_once(|_, _, _| Err(VerifyError::InvalidSignature));
+    mocks.tokens.expect_issue().times(0);
+
+    let outcome = mocks.service().login(ChallengeId::from_wire("c").as_str(), &assertion).await;
+
+    assert!(matches!(outcome, Err(LoginError::InvalidSignature)));
+}
