@@ -122,6 +122,10 @@ describe('archiving a user through the official TypeScript SDK', () => {
     await userClient().auth.createUserActionChallenge({ body: actionInit() });
   });
 
+  // FIXME: a new user holds no permission yet, so the empty
+  // `permissionAssignments` below proves little; assign it one through
+  // `client.permissions.createAssignment` first once the server serves
+  // `/permissions`.
   it('archives the user: inactive, without permissions', async () => {
     const archived = await client.auth.archiveUser({ userId: user.userId });
 
