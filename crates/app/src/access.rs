@@ -3,11 +3,9 @@
 use domain::{
     Caller, NotAuthorized, Operation, UserActionError, UserActionRequest, UserActionToken,
 };
-use ports::{
-    AuthTokens, Clock, OneTimeStore, Randomness, SignatureVerifier, StoreError, UserRepository,
-};
+use ports::{AuthTokens, Clock, OneTimeStore, StoreError, UserRepository};
 
-use crate::Service;
+use crate::{Ports, Service};
 
 /// Occurs when a bearer token does not authenticate anyone.
 #[derive(Debug, thiserror::Error)]
@@ -45,15 +43,7 @@ pub struct SignedRequest {
     pub request: UserActionRequest,
 }
 
-impl<U, K, V, T, C, R> Service<U, K, V, T, C, R>
-where
-    U: UserRepository,
-    K: OneTimeStore,
-    V: SignatureVerifier,
-    T: AuthTokens,
-    C: Clock,
-    R: Randomness,
-{
+impl<P: Ports> Service<P> {
     /// The caller behind a bearer token.
     ///
     /// The token's user is loaded on every request: a user deactivated or

@@ -11,11 +11,10 @@ use domain::{
     UserId, Username,
 };
 use ports::{
-    AuthClaims, AuthTokens, Clock, OneTimeStore, Randomness, SignatureVerifier, StoreError,
-    UserRepository,
+    AuthClaims, AuthTokens, Clock, OneTimeStore, SignatureVerifier, StoreError, UserRepository,
 };
 
-use crate::{LOGIN_TOKEN_LIFETIME, Service};
+use crate::{LOGIN_TOKEN_LIFETIME, Ports, Service};
 
 /// A challenge as handed to the client, with the credentials that may
 /// answer it.
@@ -126,15 +125,7 @@ impl From<AssertionFailure> for ActionError {
     }
 }
 
-impl<U, K, V, T, C, R> Service<U, K, V, T, C, R>
-where
-    U: UserRepository,
-    K: OneTimeStore,
-    V: SignatureVerifier,
-    T: AuthTokens,
-    C: Clock,
-    R: Randomness,
-{
+impl<P: Ports> Service<P> {
     /// Issues a login challenge for the user `username` of `org_id`.
     #[tracing::instrument(name = "login_init", skip_all, fields(org_id = %org_id))]
     pub async fn login_init(

@@ -42,33 +42,47 @@ pub const LOGIN_TOKEN_LIFETIME: Duration = Duration::from_seconds(60 * 60);
 /// before the use case gives up.
 const MAX_ATTEMPTS: usize = 16;
 
-/// The use cases, over one adapter for each port.
-#[derive(Debug, Clone)]
-pub struct Service<U, K, V, T, C, R> {
-    users: U,
-    one_time: K,
-    verifier: V,
-    tokens: T,
-    clock: C,
-    random: R,
+/// The adapters a [`Service`] runs on: one type for each port.
+pub trait Ports: Send + Sync + 'static {
+    /// Users, credentials, orgs and permissions.
+    type Users: UserRepository;
+    /// Challenges and user-action grants.
+    type OneTime: OneTimeStore;
+    /// Signature verification.
+    type Verifier: SignatureVerifier;
+    /// Login tokens.
+    type Tokens: AuthTokens;
+    /// The clock.
+    type Clock: Clock;
+    /// The random number generator.
+    type Random: Randomness;
 }
 
-impl<U, K, V, T, C, R> Service<U, K, V, T, C, R>
-where
-    U: UserRepository,
-    K: OneTimeStore,
-    V: SignatureVerifier,
-    T: AuthTokens,
-    C: Clock,
-    R: Randomness,
-{
+/// The use cases, over one adapter for each port.
+pub struct Service<P: Ports> {
+    users: P::Users,
+    one_time: P::OneTime,
+    verifier: P::Verifier,
+    tokens: P::Tokens,
+    clock: P::Clock,
+    random: P::Random,
+}
+
+impl<P: Ports> Service<P> {
     /// Wires the use cases to their adapters.
-    pub fn new(users: U, one_time: K, verifier: V, tokens: T, clock: C, random: R) -> Self {
+    pub fn new(
+        users: P::Users,
+        one_time: P::OneTime,
+        verifier: P::Verifier,
+        tokens: P::Tokens,
+        clock: P::Clock,
+        random: P::Random,
+    ) -> Self {
         Service { users, one_time, verifier, tokens, clock, random }
     }
 
     /// The user repository, for adapters that need to read it directly.
-    pub fn users(&self) -> &U {
+    pub fn users(&self) -> &P::Users {
         &self.users
     }
 

@@ -5,12 +5,9 @@ use domain::{
     LifecycleState, Org, OrgId, OrgName, Permission, PermissionAssignment, PermissionId, User,
     UserId, UserKind, Username,
 };
-use ports::{
-    AuthTokens, Clock, OneTimeStore, PublicKeyError, Randomness, SignatureVerifier, StoreError,
-    UserRepository,
-};
+use ports::{Clock, PublicKeyError, SignatureVerifier, StoreError, UserRepository};
 
-use crate::Service;
+use crate::{Ports, Service};
 
 /// An org just created, and how its first admin logs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +31,7 @@ pub enum CreateOrgError {
     Store(#[from] StoreError),
 }
 
-impl<U, K, V, T, C, R> Service<U, K, V, T, C, R>
-where
-    U: UserRepository,
-    K: OneTimeStore,
-    V: SignatureVerifier,
-    T: AuthTokens,
-    C: Clock,
-    R: Randomness,
-{
+impl<P: Ports> Service<P> {
     /// Creates an org and its first admin, who holds every operation through
     /// the immutable `OrgAdmin` permission and logs in with the private key
     /// of `admin_public_key_pem`.

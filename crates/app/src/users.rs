@@ -5,11 +5,11 @@ use domain::{
     UserId, UserKind, Username, UsernameError,
 };
 use ports::{
-    AuthTokens, Clock, InsertUserError, OneTimeStore, PublicKeyError, Randomness,
-    SignatureVerifier, StoreError, UpdateUserError, UserRepository,
+    Clock, InsertUserError, PublicKeyError, SignatureVerifier, StoreError, UpdateUserError,
+    UserRepository,
 };
 
-use crate::{AccessError, Attempt, Service, SignedRequest, retry_on_conflict};
+use crate::{AccessError, Attempt, Ports, Service, SignedRequest, retry_on_conflict};
 
 /// The largest page `list_users` answers.
 pub const MAX_PAGE_SIZE: usize = 200;
@@ -111,15 +111,7 @@ pub struct UsersPage {
     pub next_after: Option<UserId>,
 }
 
-impl<U, K, V, T, C, R> Service<U, K, V, T, C, R>
-where
-    U: UserRepository,
-    K: OneTimeStore,
-    V: SignatureVerifier,
-    T: AuthTokens,
-    C: Clock,
-    R: Randomness,
-{
+impl<P: Ports> Service<P> {
     /// Creates a user in the caller's org, with a `Key` credential when a
     /// public key is given.
     #[tracing::instrument(name = "create_user", skip_all, fields(caller = %caller.id()))]

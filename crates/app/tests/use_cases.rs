@@ -2,7 +2,8 @@
 //! write, and how they decide again after losing a race.
 
 use app::{
-    AccessError, ActionError, ArchiveUserError, Assertion, LoginError, Service, SignedRequest,
+    AccessError, ActionError, ArchiveUserError, Assertion, LoginError, Ports, Service,
+    SignedRequest,
 };
 use domain::{
     AssignmentId, AuditKind, Caller, Challenge, ChallengeId, ChallengePurpose, CredId, Credential,
@@ -16,14 +17,19 @@ use ports::{
     MockUserRepository, UpdateUserError, VerifyError,
 };
 
-type TestService = Service<
-    MockUserRepository,
-    MockOneTimeStore,
-    MockSignatureVerifier,
-    MockAuthTokens,
-    MockClock,
-    MockRandomness,
->;
+/// Every port mocked.
+struct Mocked;
+
+impl Ports for Mocked {
+    type Users = MockUserRepository;
+    type OneTime = MockOneTimeStore;
+    type Verifier = MockSignatureVerifier;
+    type Tokens = MockAuthTokens;
+    type Clock = MockClock;
+    type Random = MockRandomness;
+}
+
+type TestService = Service<Mocked>;
 
 const NOW: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
 
