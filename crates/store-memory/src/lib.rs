@@ -1,1 +1,167 @@
 //! In-memory adapters for orgusers' stores.
+//!
+//! [`MemoryStore`] implements [`UserRepository`], [`OneTimeStore`],
+//! [`AuditLog`] and [`SecretStore`] on maps behind one lock, keeping every
+//! promise the ports make as a database would: unique user names among an
+//! org's live users, compare-and-set updates, audit events written with
+//! their change, challenges taken once and user actions spent once. It is
+//! meant for tests, benchmarks and services that embed orgusers without a
+//! database; its state lives as long as the process.
+//!
+//! Every operation takes the lock once, does its work on indexed maps and
+//! releases it before returning, so the lock is never held across an
+//! `.await`.
+
+mod tables;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use domain::{
+    AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission, Timestamp,
+    User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
+};
+use ports::{
+    AuditLog, InsertUserError, OneTimeStore, SecretStore, StoreError, UpdateUserError, UserPage,
+    UserRepository,
+};
+
+use crate::tables::{Tables, Violation};
+
+/// A store that keeps everything in memory; clones share one state.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    tables: Arc<Mutex<Tables>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Stores a permission, or replaces the stored permission with the same
+    /// id; archiving a permission ends every assignment of it.
+    ///
+    /// No port manages permissions yet, so this is how tests and embedders
+    /// add a permission or change one that users already hold: a user read
+    /// afterwards shows the permission's new name and operations.
+    pub fn save_permission(&self, permission: &Permission) -> Result<(), StoreError> {
+        self.with(|tables| tables.save_permission(permission))?
+    }
+
+    /// Runs `work` on the tables under the lock, as one transaction.
+    fn with<T>(&self, work: impl FnOnce(&mut Tables) -> T) -> Result<T, StoreError> {
+        let mut tables = self.tables.lock().map_err(|_| Violation::Poisoned)?;
+        Ok(work(&mut tables))
+    }
+}
+
+#[async_trait]
+impl UserRepository for MemoryStore {
+    async fn create_org(
+        &self,
+        org: &Org,
+        admin_permission: &Permission,
+        admin: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.with(|t| t.create_org(org, admin_permission, admin, credential, event))?
+    }
+
+    async fn count_orgs(&self) -> Result<u64, StoreError> {
+        self.with(|t| t.count_orgs())
+    }
+
+    async fn insert_user(
+        &self,
+        user: &User,
+        credentials: &[Credential],
+        event: &AuditEvent,
+    ) -> Result<(), InsertUserError> {
+        self.with(|t| t.insert_user(user, credentials, event))?
+    }
+
+    async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.with(|t| t.find_user(id))
+    }
+
+    async fn find_user_by_username(
+        &self,
+        org: &OrgId,
+        username: &Username,
+    ) -> Result<Option<User>, StoreError> {
+        self.with(|t| t.find_user_by_username(org, username))
+    }
+
+    async fn update_user(&self, user: &User, event: &AuditEvent) -> Result<(), UpdateUserError> {
+        self.with(|t| t.update_user(user, event))?
+    }
+
+    async fn list_users(
+        &self,
+        org: &OrgId,
+        kind: Option<UserKind>,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<UserPage, StoreError> {
+        self.with(|t| t.list_users(org, kind, after.as_ref(), limit))
+    }
+
+    async fn find_credential(
+        &self,
+        user: &UserId,
+        cred_id: &CredId,
+    ) -> Result<Option<Credential>, StoreError> {
+        self.with(|t| t.find_credential(user, cred_id))
+    }
+
+    async fn list_credentials(&self, user: &UserId) -> Result<Vec<Credential>, StoreError> {
+        self.with(|t| t.list_credentials(user))
+    }
+}
+
+#[async_trait]
+impl OneTimeStore for MemoryStore {
+    async fn insert_challenge(&self, challenge: &Challenge) -> Result<(), StoreError> {
+        self.with(|t| t.insert_challenge(challenge))
+    }
+
+    async fn take_challenge(&self, id: &ChallengeId) -> Result<Option<Challenge>, StoreError> {
+        self.with(|t| t.take_challenge(id))
+    }
+
+    async fn insert_user_action(&self, grant: &UserActionGrant) -> Result<(), StoreError> {
+        self.with(|t| t.insert_user_action(grant))
+    }
+
+    async fn find_user_action(
+        &self,
+        token: &UserActionToken,
+    ) -> Result<Option<UserActionGrant>, StoreError> {
+        self.with(|t| t.find_user_action(token))
+    }
+
+    async fn spend_user_action(
+        &self,
+        token: &UserActionToken,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.with(|t| t.spend_user_action(token, now))
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn events(&self, org: &OrgId) -> Result<Vec<AuditEvent>, StoreError> {
+        self.with(|t| t.events(org))
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemoryStore {
+    async fn token_signing_key(&self, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.with(|t| t.token_signing_key(candidate))
+    }
+}

@@ -1,0 +1,5 @@
+//! Tests of the in-memory store against the promises of the ports.
+
+mod one_time;
+mod support;
+mod users;
