@@ -1,1 +1,53 @@
-//! The HTTP API of orgusers, on axum.
+//! The HTTP API of orgusers: the `/auth` endpoints on axum.
+//!
+//! Handlers do three things: turn the request into the use case's input
+//! (authentication first, then the body), call one method of
+//! [`app::Service`], and turn its answer or error into JSON. Every error,
+//! including a rejected extractor or an unknown route, leaves as the
+//! contract's body `{"error": {"status", "message"}}`; unexpected errors are
+//! logged once, here, and never shown to the client.
+
+mod error;
+mod extract;
+mod handlers;
+mod wire;
+
+use std::sync::Arc;
+
+use app::{Ports, Service};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The state every handler shares.
+struct ApiState<P: Ports> {
+    service: Arc<Service<P>>,
+}
+
+/// The router of the whole API over `service`.
+pub fn router<P: Ports>(service: Arc<Service<P>>) -> Router {
+    let state = Arc::new(ApiState { service });
+    Router::new()
+        .route("/auth/login/init", post(handlers::login_init::<P>))
+        .route("/auth/login", post(handlers::login::<P>))
+        .route("/auth/action/init", post(handlers::action_init::<P>))
+        .route("/auth/action", post(handlers::action::<P>))
+        .route("/auth/users", post(handlers::create_user::<P>).get(handlers::list_users::<P>))
+        .route(
+            "/auth/users/{user_id}",
+            get(handlers::get_user::<P>).delete(handlers::archive_user::<P>),
+        )
+        .route("/auth/users/{user_id}/activate", put(handlers::activate_user::<P>))
+        .route("/auth/users/{user_id}/deactivate", put(handlers::deactivate_user::<P>))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

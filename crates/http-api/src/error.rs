@@ -1,0 +1,209 @@
+//! One error type for every answer that is not a success.
+
+use app::{
+    AccessError, ActionError, ActionInitError, ArchiveUserError, AuthenticateError,
+    ChangeActiveError, CreateUserError, GetUserError, ListUsersError, LoginError, LoginInitError,
+};
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::UserActionError;
+use ports::StoreError;
+use serde_json::json;
+
+/// An error answer: a status and a message the client can show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An answer with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into() }
+    }
+
+    /// 400 with `message`.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401 with `message`.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 404 `user not found`, the one answer for every user a caller may
+    /// not see.
+    pub fn user_not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "user not found")
+    }
+
+    /// 500, after logging what went wrong; the client learns nothing more.
+    fn internal(error: &StoreError) -> ApiError {
+        tracing::error!(error = %error, "request failed unexpectedly");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"status": self.status.as_u16(), "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Answers routes that do not exist.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Answers known routes called with a method they do not take.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError::internal(&error)
+    }
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(error: AuthenticateError) -> ApiError {
+        match error {
+            AuthenticateError::Unauthenticated => ApiError::unauthorized(error.to_string()),
+            AuthenticateError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(error: AccessError) -> ApiError {
+        match error {
+            AccessError::NotAuthorized(e) => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
+            AccessError::UserAction(e @ UserActionError::MissingOrInvalid) => {
+                ApiError::new(StatusCode::FORBIDDEN, e.to_string())
+            }
+            AccessError::UserAction(e @ UserActionError::AlreadyUsed) => {
+                ApiError::bad_request(e.to_string())
+            }
+            AccessError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<LoginInitError> for ApiError {
+    fn from(error: LoginInitError) -> ApiError {
+        match error {
+            LoginInitError::UserNotFound => ApiError::unauthorized(error.to_string()),
+            LoginInitError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> ApiError {
+        match error {
+            LoginError::Challenge(_) | LoginError::MalformedClientData(_) => {
+                ApiError::bad_request(error.to_string())
+            }
+            LoginError::UserNotFound | LoginError::InvalidSignature => {
+                ApiError::unauthorized(error.to_string())
+            }
+            LoginError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ActionInitError> for ApiError {
+    fn from(error: ActionInitError) -> ApiError {
+        match error {
+            ActionInitError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(error: ActionError) -> ApiError {
+        match error {
+            ActionError::Challenge(_) | ActionError::MalformedClientData(_) => {
+                ApiError::bad_request(error.to_string())
+            }
+            ActionError::InvalidSignature => ApiError::unauthorized(error.to_string()),
+            ActionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreateUserError> for ApiError {
+    fn from(error: CreateUserError) -> ApiError {
+        match error {
+            CreateUserError::Access(e) => e.into(),
+            CreateUserError::Email(_)
+            | CreateUserError::PublicKey(_)
+            | CreateUserError::Refused(_) => ApiError::bad_request(error.to_string()),
+            CreateUserError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<GetUserError> for ApiError {
+    fn from(error: GetUserError) -> ApiError {
+        match error {
+            GetUserError::Access(e) => e.into(),
+            GetUserError::NotFound => ApiError::user_not_found(),
+            GetUserError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ListUsersError> for ApiError {
+    fn from(error: ListUsersError) -> ApiError {
+        match error {
+            ListUsersError::Access(e) => e.into(),
+            ListUsersError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ArchiveUserError> for ApiError {
+    fn from(error: ArchiveUserError) -> ApiError {
+        match error {
+            ArchiveUserError::Access(e) => e.into(),
+            ArchiveUserError::Refused(domain::ArchiveUserError::NotFound) => {
+                ApiError::user_not_found()
+            }
+            ArchiveUserError::Refused(e @ domain::ArchiveUserError::SelfArchive) => {
+                ApiError::bad_request(e.to_string())
+            }
+            ArchiveUserError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ChangeActiveError> for ApiError {
+    fn from(error: ChangeActiveError) -> ApiError {
+        match error {
+            ChangeActiveError::Access(e) => e.into(),
+            ChangeActiveError::Refused(domain::ChangeActiveError::NotFound) => {
+                ApiError::user_not_found()
+            }
+            ChangeActiveError::Refused(e @ domain::ChangeActiveError::SelfDeactivate) => {
+                ApiError::bad_request(e.to_string())
+            }
+            ChangeActiveError::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Extractors: who is calling, the body as bytes, and JSON with errors that
+//! name the field.
+
+use std::sync::Arc;
+
+use app::{Ports, SignedRequest};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
+use domain::{Caller, HttpMethod, UserActionRequest, UserActionToken};
+use serde::de::DeserializeOwned;
+
+use crate::{ApiError, ApiState, MAX_BODY_BYTES};
+
+/// The header that carries a user-action token.
+const USER_ACTION_HEADER: &str = "x-dfns-useraction";
+
+/// The authenticated caller of a request.
+pub(crate) struct Authenticated(pub(crate) Caller);
+
+impl<P: Ports> FromRequestParts<Arc<ApiState<P>>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState<P>>,
+    ) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty());
+        let Some(bearer) = bearer else {
+            return Err(ApiError::unauthorized("authentication token is missing or invalid"));
+        };
+        let caller = state.service.authenticate(bearer).await?;
+        Ok(Authenticated(caller))
+    }
+}
+
+/// A state-changing request, as the user action must match it: method,
+/// path as sent, body byte for byte, and the `X-DFNS-USERACTION` header.
+pub(crate) struct Signed {
+    pub(crate) request: SignedRequest,
+    pub(crate) body: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let OriginalUri(uri) =
+            OriginalUri::from_request_parts(&mut parts, state).await.map_err(|_| bad_body())?;
+        let method = wire_method(&parts.method);
+        let token = user_action_token(&parts.headers);
+        let body = read_body(Request::from_parts(parts, body), state).await?;
+        // A body that is not UTF-8 cannot equal any signed payload, which is
+        // a JSON string; it gets no user action rather than a lossy one.
+        let payload = std::str::from_utf8(&body).ok().map(str::to_owned);
+        let (user_action, payload) = match (method, payload) {
+            (Some(_), Some(payload)) => (token, payload),
+            _ => (None, String::new()),
+        };
+        let request = UserActionRequest {
+            method: method.unwrap_or(HttpMethod::Get),
+            path: uri.path().to_owned(),
+            payload,
+        };
+        Ok(Signed { request: SignedRequest { user_action, request }, body })
+    }
+}
+
+fn wire_method(method: &Method) -> Option<HttpMethod> {
+    method.as_str().parse().ok()
+}
+
+fn user_action_token(headers: &HeaderMap) -> Option<UserActionToken> {
+    headers
+        .get(USER_ACTION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .map(UserActionToken::from_wire)
+}
+
+/// The request body, with an over-long one refused as bad input.
+pub(crate) struct RawBody(pub(crate) Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        read_body(request, state).await.map(RawBody)
+    }
+}
+
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::bad_request(format!("request body is larger than {MAX_BODY_BYTES} bytes"))
+        } else {
+            bad_body()
+        }
+    })
+}
+
+fn bad_body() -> ApiError {
+    ApiError::bad_request("request body could not be read")
+}
+
+/// Parses a JSON body; the error names the field at fault.
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("request body is empty; a JSON object is expected"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            not_json(&inner)
+        } else if path == "." {
+            ApiError::bad_request(format!("invalid request body: {}", without_position(&inner)))
+        } else {
+            ApiError::bad_request(format!("invalid {path}: {}", without_position(&inner)))
+        }
+    })?;
+    deserializer.end().map_err(|e| not_json(&e))?;
+    Ok(value)
+}
+
+fn not_json(error: &serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("request body is not valid JSON: {}", without_position(error)))
+}
+
+/// serde_json ends its messages with a position; the field is what a client
+/// needs.
+fn without_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.split_once(" at line ") {
+        Some((what, _)) => what.to_owned(),
+        None => message,
+    }
+}
