@@ -1,1 +1,56 @@
 //! Verification of the signatures that Key credentials make.
+//!
+//! [`KeyVerifier`] is the [`ports::SignatureVerifier`] the server uses: it
+//! reads a PEM SubjectPublicKeyInfo, lets the key's own algorithm identifier
+//! decide how to verify, and verifies with aws-lc-rs:
+//!
+//! | SPKI algorithm | signature |
+//! |---|---|
+//! | id-ecPublicKey, prime256v1 | ECDSA with SHA-256, strict ASN.1 DER |
+//! | id-ecPublicKey, secp256k1 | ECDSA with SHA-256, strict ASN.1 DER |
+//! | id-Ed25519 | Ed25519, the raw 64 bytes |
+//! | rsaEncryption, 2048 to 8192 bits | RSA PKCS#1 v1.5 with SHA-256 |
+//!
+//! ECDSA signatures with a high S are accepted, since common signers
+//! produce them and accepting both forms opens no forgery here: a signature
+//! is only ever checked, never used as an identifier.
+//!
+//! [`generate_p256_key`] makes the key pair of an org's first admin.
+
+mod generate;
+mod public_key;
+
+use async_trait::async_trait;
+use ports::{KeyAlgorithm, PublicKeyError, SignatureVerifier, VerifyError};
+
+pub use generate::{GenerateKeyError, GeneratedKey, generate_p256_key};
+
+/// Verifies signatures with the PEM public keys of Key credentials.
+///
+/// It holds no state: every call parses the key it is given, once.
+#[derive(Debug, Default, Clone)]
+pub struct KeyVerifier;
+
+impl KeyVerifier {
+    /// A verifier.
+    pub fn new() -> KeyVerifier {
+        KeyVerifier
+    }
+}
+
+#[async_trait]
+impl SignatureVerifier for KeyVerifier {
+    async fn check_public_key(&self, pem: &str) -> Result<KeyAlgorithm, PublicKeyError> {
+        public_key::parse(pem).map(|key| key.algorithm)
+    }
+
+    async fn verify(
+        &self,
+        public_key_pem: &str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), VerifyError> {
+        let key = public_key::parse(public_key_pem)?;
+        key.key.verify_sig(message, signature).map_err(|_| VerifyError::InvalidSignature)
+    }
+}

@@ -1,0 +1,129 @@
+//! Reading a PEM public key and deciding what it is for.
+//!
+//! The key's SubjectPublicKeyInfo alone names its algorithm: its algorithm
+//! OID and, for elliptic curves, its named curve. Whatever a client says
+//! about the algorithm is never consulted, so a key cannot be made to verify
+//! under rules it was not made for.
+
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_ASN1, ECDSA_P256K1_SHA256_ASN1, ED25519, ParsedPublicKey,
+    RSA_PKCS1_2048_8192_SHA256, RsaParameters, VerificationAlgorithm,
+};
+use ports::{KeyAlgorithm, PublicKeyError};
+use spki::der::Decode;
+use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
+
+const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const SECP256K1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.10");
+const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+const PEM_TAG: &str = "PUBLIC KEY";
+
+/// A public key that parsed, with the algorithm its SPKI names.
+pub(crate) struct PublicKey {
+    /// The algorithm the key is for.
+    pub(crate) algorithm: KeyAlgorithm,
+    /// The key, ready to verify under that algorithm's rules.
+    pub(crate) key: ParsedPublicKey,
+}
+
+/// Parses a PEM SubjectPublicKeyInfo and checks that it can verify.
+pub(crate) fn parse(pem_text: &str) -> Result<PublicKey, PublicKeyError> {
+    let der = decode_pem(pem_text)?;
+    let spki = SubjectPublicKeyInfoRef::from_der(&der)
+        .map_err(|_| refuse("is not a valid DER SubjectPublicKeyInfo"))?;
+    let algorithm = algorithm_of(&spki)?;
+
+    if algorithm == KeyAlgorithm::RsaPkcs1Sha256 {
+        check_rsa_size(&spki)?;
+    }
+
+    // aws-lc-rs parses the whole SPKI again and checks the point is on the
+    // curve, so a key we accept is one it can verify with.
+    let key = ParsedPublicKey::new(verification_algorithm(algorithm), &der)
+        .map_err(|_| refuse("is not a valid key for its algorithm"))?;
+    Ok(PublicKey { algorithm, key })
+}
+
+fn decode_pem(pem_text: &str) -> Result<Vec<u8>, PublicKeyError> {
+    let not_pem = || refuse("is not a PEM public key (-----BEGIN PUBLIC KEY-----)");
+    // The pem crate skips text around a block; a stored key must be exactly
+    // one block, so anything before or after it is refused here.
+    let trimmed = pem_text.trim();
+    if !trimmed.starts_with("-----BEGIN ") || !trimmed.ends_with("-----") {
+        return Err(not_pem());
+    }
+
+    let mut blocks = pem::parse_many(trimmed).map_err(|_| not_pem())?;
+    if blocks.len() != 1 {
+        return Err(not_pem());
+    }
+
+    let block = blocks.swap_remove(0);
+    if block.tag() != PEM_TAG || block.headers().iter().next().is_some() {
+        return Err(not_pem());
+    }
+    Ok(block.into_contents())
+}
+
+fn algorithm_of(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<KeyAlgorithm, PublicKeyError> {
+    let identifier = &spki.algorithm;
+
+    match identifier.oid {
+        ID_EC_PUBLIC_KEY => {
+            let curve = identifier
+                .parameters_oid()
+                .map_err(|_| refuse("must name its curve; use P-256 or secp256k1"))?;
+            match curve {
+                PRIME256V1 => Ok(KeyAlgorithm::EcdsaP256),
+                SECP256K1 => Ok(KeyAlgorithm::EcdsaSecp256k1),
+                _ => Err(refuse("uses an unsupported curve; use P-256 or secp256k1")),
+            }
+        }
+        // RFC 8410: Ed25519 parameters are absent.
+        ID_ED25519 if identifier.parameters.is_none() => Ok(KeyAlgorithm::Ed25519),
+        // RFC 3279 asks for NULL parameters; some encoders omit them.
+        RSA_ENCRYPTION if identifier.parameters.is_none_or(|p| p.is_null()) => {
+            Ok(KeyAlgorithm::RsaPkcs1Sha256)
+        }
+        _ => Err(refuse(
+            "uses an unsupported algorithm; use ECDSA (P-256 or secp256k1), Ed25519 or RSA",
+        )),
+    }
+}
+
+fn check_rsa_size(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<(), PublicKeyError> {
+    let invalid = || refuse("is not a valid RSA key");
+    let rsa_public_key = spki.subject_public_key.as_bytes().ok_or_else(invalid)?;
+    let bits = RsaParameters::public_modulus_len(rsa_public_key).map_err(|_| invalid())?;
+
+    let allowed = &RSA_PKCS1_2048_8192_SHA256;
+    if bits < allowed.min_modulus_len() {
+        return Err(refuse(format!(
+            "is an RSA key of {bits} bits; at least {} are required",
+            allowed.min_modulus_len()
+        )));
+    }
+    if bits > allowed.max_modulus_len() {
+        return Err(refuse(format!(
+            "is an RSA key of {bits} bits; at most {} are supported",
+            allowed.max_modulus_len()
+        )));
+    }
+    Ok(())
+}
+
+fn verification_algorithm(algorithm: KeyAlgorithm) -> &'static dyn VerificationAlgorithm {
+    match algorithm {
+        KeyAlgorithm::EcdsaP256 => &ECDSA_P256_SHA256_ASN1,
+        KeyAlgorithm::EcdsaSecp256k1 => &ECDSA_P256K1_SHA256_ASN1,
+        KeyAlgorithm::Ed25519 => &ED25519,
+        KeyAlgorithm::RsaPkcs1Sha256 => &RSA_PKCS1_2048_8192_SHA256,
+    }
+}
+
+fn refuse(reason: impl Into<String>) -> PublicKeyError {
+    PublicKeyError { reason: reason.into() }
+}
