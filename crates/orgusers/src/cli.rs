@@ -1,0 +1,70 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The default database: a SQLite file in the working directory.
+const DEFAULT_DATABASE: &str = "sqlite://orgusers.sqlite3";
+
+/// The default email of an org's first admin.
+const DEFAULT_ADMIN_EMAIL: &str = "admin@orgusers.localhost";
+
+/// An org's users, their lifecycle and signed user actions, over HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "orgusers", version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the API. On an empty database, first create an org and its
+    /// first admin, and write the admin's key and login details.
+    Serve(ServeArgs),
+    /// Manage orgs.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// The database URL: `sqlite://PATH` (created when missing).
+    #[arg(long, default_value = DEFAULT_DATABASE, env = "ORGUSERS_DATABASE")]
+    pub(crate) database: String,
+    /// The email of the first admin, when the database is empty.
+    #[arg(long, default_value = DEFAULT_ADMIN_EMAIL)]
+    pub(crate) admin_email: String,
+    /// Where to write the first admin's key and login details.
+    #[arg(long, default_value = ".")]
+    pub(crate) bootstrap_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OrgCommand {
+    /// Create another org with its own first admin.
+    Create(OrgCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OrgCreateArgs {
+    /// The org's name.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// The directory to write the admin's key and login details into.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// The database URL, as for `serve`.
+    #[arg(long, default_value = DEFAULT_DATABASE, env = "ORGUSERS_DATABASE")]
+    pub(crate) database: String,
+    /// The email of the org's first admin.
+    #[arg(long, default_value = DEFAULT_ADMIN_EMAIL)]
+    pub(crate) admin_email: String,
+}
