@@ -1,0 +1,149 @@
+//! Many callers at once, in two stores opened on one file as two server
+//! processes would: each one-time record is spent by exactly one caller,
+//! and each version of a user is changed by exactly one writer.
+
+use std::sync::Arc;
+
+use domain::{AuditKind, Challenge, ChallengePurpose, UserKind};
+use ports::{
+    AuditLog, InsertUserError, OneTimeStore, SecretStore, UpdateUserError, UserRepository,
+};
+use store_sqlite::SqliteStore;
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+
+use crate::fixtures::{Db, OrgFixture, T0, event, new_user, username};
+use crate::one_time::grant;
+
+const CALLERS: usize = 16;
+
+/// Runs `CALLERS` calls of `call` at once, alternating between `stores`,
+/// and returns every answer.
+async fn all_at_once<T, F, Fut>(stores: &[SqliteStore; 2], call: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize, SqliteStore) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let start = Arc::new(Barrier::new(CALLERS));
+    let mut tasks = JoinSet::new();
+    for i in 0..CALLERS {
+        let start = Arc::clone(&start);
+        let call = call(i, stores[i % 2].clone());
+        tasks.spawn(async move {
+            start.wait().await;
+            call.await
+        });
+    }
+    tasks.join_all().await
+}
+
+async fn two_processes(db: &Db) -> [SqliteStore; 2] {
+    [db.open().await, db.open().await]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_action_spent_by_many_at_once_is_spent_once() {
+    let db = Db::new();
+    let stores = two_processes(&db).await;
+    let grant = grant();
+    stores[0].insert_user_action(&grant).await.unwrap();
+
+    let spent = all_at_once(&stores, |_, store| {
+        let token = grant.token.clone();
+        async move { store.spend_user_action(&token, T0).await.unwrap() }
+    })
+    .await;
+
+    assert_eq!(spent.iter().filter(|won| **won).count(), 1, "{spent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_challenge_taken_by_many_at_once_is_returned_once() {
+    let db = Db::new();
+    let stores = two_processes(&db).await;
+    let grant = grant();
+    let purpose = ChallengePurpose::Login { org_id: grant.org_id, user_id: grant.user_id };
+    let challenge = Challenge::issue(purpose, &[1; 32], &[2; 32], T0);
+    stores[1].insert_challenge(&challenge).await.unwrap();
+
+    let taken = all_at_once(&stores, |_, store| {
+        let id = challenge.id.clone();
+        async move { store.take_challenge(&id).await.unwrap() }
+    })
+    .await;
+
+    assert_eq!(taken.iter().flatten().collect::<Vec<_>>(), vec![&challenge]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_many_updates_from_one_version_exactly_one_is_stored() {
+    let db = Db::new();
+    let stores = two_processes(&db).await;
+    let acme = OrgFixture::create(&stores[0], "acme").await;
+    let jane = acme.insert_user(&stores[0], "jane@example.com", UserKind::EndUser).await;
+    let caller = acme.caller();
+
+    let updated = all_at_once(&stores, |i, store| {
+        // Half archive, half deactivate: the winner's change must be whole.
+        let (changed, change) = if i % 4 < 2 {
+            domain::archive_user(&caller, &jane, T0).unwrap()
+        } else {
+            domain::set_active(&caller, &jane, false, T0).unwrap().unwrap()
+        };
+        async move { store.update_user(&changed, &change).await.map(|()| changed) }
+    })
+    .await;
+
+    let winners: Vec<_> = updated.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{updated:?}");
+    for lost in updated.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(matches!(lost, UpdateUserError::Conflict), "{lost:?}");
+    }
+    let stored = stores[1].find_user(&jane.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, winners[0].state);
+    assert_eq!(stored.version, 1);
+    let events = stores[1].events(&acme.org.id).await.unwrap();
+    assert_eq!(events.len(), 3, "the org, jane, and one change");
+    assert_ne!(events[2].kind, AuditKind::UserCreated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_many_inserts_of_one_name_at_once_exactly_one_is_stored() {
+    let db = Db::new();
+    let stores = two_processes(&db).await;
+    let acme = OrgFixture::create(&stores[0], "acme").await;
+
+    let inserted = all_at_once(&stores, |i, store| {
+        let spelling = if i % 2 == 0 { "Jane@Example.com" } else { "jane@example.com" };
+        let user = new_user(&acme.org.id, spelling, UserKind::EndUser);
+        let created = event(AuditKind::UserCreated, &user, &acme.admin.id, T0);
+        async move { store.insert_user(&user, &[], &created).await.map(|()| user) }
+    })
+    .await;
+
+    let winners: Vec<_> = inserted.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{inserted:?}");
+    for lost in inserted.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(matches!(lost, InsertUserError::UsernameTaken), "{lost:?}");
+    }
+    let name = username("JANE@example.com");
+    let found = stores[1].find_user_by_username(&acme.org.id, &name).await.unwrap();
+    assert_eq!(found.as_ref(), Some(winners[0]));
+    assert_eq!(stores[1].events(&acme.org.id).await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_process_gets_the_signing_key_that_was_stored_first() {
+    let db = Db::new();
+    let stores = two_processes(&db).await;
+
+    let keys = all_at_once(&stores, |i, store| async move {
+        store.token_signing_key(&[u8::try_from(i).unwrap(); 48]).await.unwrap()
+    })
+    .await;
+
+    let first = &keys[0];
+    assert!(keys.iter().all(|key| key == first), "{keys:?}");
+    assert_eq!(&stores[0].token_signing_key(b"another").await.unwrap(), first);
+}

@@ -1,0 +1,8 @@
+//! Tests of the SQLite store against real database files, one temporary
+//! directory per test.
+
+mod concurrency;
+mod fixtures;
+mod one_time;
+mod schema;
+mod users;
