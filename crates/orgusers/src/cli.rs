@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// The default database: a SQLite file in the working directory.
-const DEFAULT_DATABASE: &str = "sqlite://orgusers.sqlite3";
+/// The SQLite file a server keeps in its data directory by default.
+pub(crate) const DEFAULT_DATABASE_FILE: &str = "orgusers.sqlite3";
 
 /// The default email of an org's first admin.
 const DEFAULT_ADMIN_EMAIL: &str = "admin@orgusers.localhost";
@@ -36,15 +36,26 @@ pub(crate) struct ServeArgs {
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
-    /// The database URL: `sqlite://PATH` (created when missing).
-    #[arg(long, default_value = DEFAULT_DATABASE, env = "ORGUSERS_DATABASE")]
-    pub(crate) database: String,
+    /// The directory for the SQLite file and the first admin's key and
+    /// login details; created when missing.
+    #[arg(long, default_value = ".")]
+    pub(crate) data_dir: PathBuf,
+    /// The database URL: `sqlite://PATH` (created when missing). Defaults
+    /// to `orgusers.sqlite3` in the data directory.
+    #[arg(long, env = "ORGUSERS_DATABASE")]
+    pub(crate) database: Option<String>,
     /// The email of the first admin, when the database is empty.
     #[arg(long, default_value = DEFAULT_ADMIN_EMAIL)]
     pub(crate) admin_email: String,
-    /// Where to write the first admin's key and login details.
-    #[arg(long, default_value = ".")]
-    pub(crate) bootstrap_dir: PathBuf,
+}
+
+impl ServeArgs {
+    /// The database URL, given or defaulted into the data directory.
+    pub(crate) fn database_url(&self) -> String {
+        self.database.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join(DEFAULT_DATABASE_FILE).display())
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,8 +72,8 @@ pub(crate) struct OrgCreateArgs {
     /// The directory to write the admin's key and login details into.
     #[arg(long)]
     pub(crate) out: PathBuf,
-    /// The database URL, as for `serve`.
-    #[arg(long, default_value = DEFAULT_DATABASE, env = "ORGUSERS_DATABASE")]
+    /// The database URL of the server, e.g. `sqlite://orgusers.sqlite3`.
+    #[arg(long, env = "ORGUSERS_DATABASE")]
     pub(crate) database: String,
     /// The email of the org's first admin.
     #[arg(long, default_value = DEFAULT_ADMIN_EMAIL)]

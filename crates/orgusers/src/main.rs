@@ -60,19 +60,14 @@ async fn open(database: &str) -> anyhow::Result<Service<Production>> {
     let candidate = auth_token::generate_signing_key();
     let signing_key = store.token_signing_key(&candidate).await?;
     let tokens = JwtTokens::from_pkcs8(&signing_key).context("the stored signing key")?;
-    Ok(Service::new(
-        store.clone(),
-        store,
-        KeyVerifier::new(),
-        tokens,
-        SystemClock,
-        SystemRandom,
-    ))
+    Ok(Service::new(store.clone(), store, KeyVerifier::new(), tokens, SystemClock, SystemRandom))
 }
 
 async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
-    let service = open(&args.database).await?;
-    bootstrap::first_org_if_empty(&service, &args.admin_email, &args.bootstrap_dir).await?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let service = open(&args.database_url()).await?;
+    bootstrap::first_org_if_empty(&service, &args.admin_email, &args.data_dir).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
