@@ -18,6 +18,7 @@ mod lifecycle;
 mod operation;
 mod org;
 mod permission;
+mod roles;
 mod time;
 mod user;
 mod user_action;
@@ -36,7 +37,12 @@ pub use lifecycle::{
 };
 pub use org::{Org, OrgName, OrgNameError};
 pub use operation::{Operation, UnknownOperation};
-pub use permission::{MAX_PERMISSION_NAME_CHARS, Permission, PermissionAssignment, PermissionName, PermissionNameError};
+pub use permission::{MAX_PERMISSION_NAME_CHARS, Assignment, Permission, PermissionAssignment, PermissionName, PermissionNameError};
+pub use roles::{
+    AssignPermissionError, LastAssigner, PermissionChangeError, RevokeAssignmentError,
+    archive_permission, assign_permission, create_permission, keep_an_assigner, loses_assign,
+    permission_visible_to, revoke_assignment, update_permission,
+};
 pub use time::{Duration, Timestamp};
 pub use user::{Caller, LifecycleState, NotAuthorized, UnknownUserKind, User, UserKind};
 pub use user_action::{

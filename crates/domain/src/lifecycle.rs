@@ -149,6 +149,7 @@ fn event(kind: AuditKind, caller: &Caller, target: &User, at: Timestamp) -> Audi
         kind,
         org_id: target.org_id.clone(),
         user_id: target.id.clone(),
+        permission_id: None,
         actor: caller.id().clone(),
         at,
     }

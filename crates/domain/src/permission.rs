@@ -1,6 +1,6 @@
 //! Permissions (roles) and their assignments to users.
 
-use crate::{AssignmentId, OrgId, PermissionId, Timestamp, operation::Operation};
+use crate::{AssignmentId, OrgId, PermissionId, Timestamp, UserId, operation::Operation};
 
 /// The longest permission name accepted, in characters.
 pub const MAX_PERMISSION_NAME_CHARS: usize = 128;
@@ -66,6 +66,8 @@ pub struct Permission {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Bumped by every stored change; writes compare and set it.
+    pub version: u64,
 }
 
 impl Permission {
@@ -81,8 +83,34 @@ impl Permission {
             is_archived: false,
             created_at: now,
             updated_at: now,
+            version: 0,
         }
     }
+
+    /// Whether the permission grants `operation`.
+    pub fn grants(&self, operation: Operation) -> bool {
+        self.operations.contains(&operation)
+    }
+}
+
+/// The record of a permission given to a user, as the assignments
+/// endpoints show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The assignment's id.
+    pub id: AssignmentId,
+    /// The assigned permission.
+    pub permission_id: PermissionId,
+    /// The user it is assigned to (`identityId`).
+    pub user_id: UserId,
+    /// The org of both.
+    pub org_id: OrgId,
+    /// Whether it can never be revoked; no assignment is, today.
+    pub is_immutable: bool,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it was revoked or ended by an archive, if it was.
+    pub ended_at: Option<Timestamp>,
 }
 
 /// A permission as a user holds it: what `permissionAssignments` shows.

@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use mockall::automock;
 
 use domain::{
-    AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission, Timestamp,
-    User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
+    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission,
+    PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
 };
 
 /// Any error an adapter wraps; never shown to clients.
@@ -55,6 +55,27 @@ pub enum UpdateUserError {
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The org-wide version that every change which takes the power to assign
+/// permissions from someone compares and sets, so that two such changes
+/// never both pass the guard on the same picture of the org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgGuard {
+    /// The org.
+    pub org_id: OrgId,
+    /// The guard version the change was decided on.
+    pub version: u64,
+}
+
+/// Who can assign permissions in an org, as of one guard version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignersSnapshot {
+    /// The guard version this picture belongs to.
+    pub guard: OrgGuard,
+    /// The org's active users that hold `Permissions:Assign` through a live
+    /// assignment of a live permission.
+    pub assigners: Vec<UserId>,
 }
 
 /// A page of users, in the order of their ids.
@@ -111,12 +132,20 @@ pub trait UserRepository: Send + Sync + 'static {
     ) -> Result<Option<User>, StoreError>;
 
     /// Replaces the stored user with `user`, ends the stored assignments that
-    /// `user.assignments` no longer lists, and appends `event`, in one
-    /// transaction. The stored version becomes `user.version + 1`.
+    /// `user.assignments` no longer lists, adds those it lists that are not
+    /// stored yet, and appends `event`, in one transaction. The stored
+    /// version becomes `user.version + 1`. With a `guard`, the org's guard
+    /// version is compared and bumped in the same transaction.
     ///
     /// MUST return [`UpdateUserError::Conflict`], and change nothing, when
-    /// the stored version is not `user.version`.
-    async fn update_user(&self, user: &User, event: &AuditEvent) -> Result<(), UpdateUserError>;
+    /// the stored version is not `user.version`, or the org's guard version
+    /// is not `guard.version`.
+    async fn update_user(
+        &self,
+        user: &User,
+        event: &AuditEvent,
+        guard: Option<OrgGuard>,
+    ) -> Result<(), UpdateUserError>;
 
     /// Up to `limit` users of `org` that are not archived, optionally of one
     /// kind, with ids greater than `after`, in ascending id order.
@@ -140,6 +169,98 @@ pub trait UserRepository: Send + Sync + 'static {
 
     /// Every active credential of `user`.
     async fn list_credentials(&self, user: &UserId) -> Result<Vec<Credential>, StoreError>;
+}
+
+/// Occurs when a new permission cannot be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertPermissionError {
+    /// Occurs when a live permission of the same org has the same name.
+    #[error("the permission name is taken")]
+    NameTaken,
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Occurs when a changed permission cannot be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdatePermissionError {
+    /// Occurs when the permission or the org's guard changed meanwhile.
+    #[error("the permission changed meanwhile")]
+    Conflict,
+    /// Occurs when another live permission of the org has the new name.
+    #[error("the permission name is taken")]
+    NameTaken,
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A page of permissions, in the order of their ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionPage {
+    /// At most the asked number of permissions.
+    pub permissions: Vec<Permission>,
+    /// Whether more permissions follow the last one.
+    pub has_more: bool,
+}
+
+/// Permissions (roles) and their assignments. Assignments are made and
+/// ended through [`UserRepository::update_user`], with the user they
+/// belong to; this trait stores the permissions themselves and answers
+/// questions across users.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait PermissionRepository: Send + Sync + 'static {
+    /// Stores a new permission (version 0) and the audit event, in one
+    /// transaction.
+    ///
+    /// MUST return [`InsertPermissionError::NameTaken`], and store nothing,
+    /// when a live permission of the same org has the same name.
+    async fn insert_permission(
+        &self,
+        permission: &Permission,
+        event: &AuditEvent,
+    ) -> Result<(), InsertPermissionError>;
+
+    /// The permission with this id, in any org, archived included.
+    async fn find_permission(&self, id: &PermissionId) -> Result<Option<Permission>, StoreError>;
+
+    /// Up to `limit` permissions of `org`, archived included, with ids
+    /// greater than `after`, in ascending id order.
+    async fn list_permissions(
+        &self,
+        org: &OrgId,
+        after: Option<PermissionId>,
+        limit: usize,
+    ) -> Result<PermissionPage, StoreError>;
+
+    /// Replaces the stored permission with `permission` and appends
+    /// `event`, in one transaction; the stored version becomes
+    /// `permission.version + 1`. When `permission.is_archived`, every live
+    /// assignment of it ends in the same transaction. With a `guard`, the
+    /// org's guard version is compared and bumped too.
+    ///
+    /// MUST return [`UpdatePermissionError::Conflict`], and change nothing,
+    /// when the stored version is not `permission.version` or the guard
+    /// version is not `guard.version`; and `NameTaken` when another live
+    /// permission of the org has the new name.
+    async fn update_permission(
+        &self,
+        permission: &Permission,
+        event: &AuditEvent,
+        guard: Option<OrgGuard>,
+    ) -> Result<(), UpdatePermissionError>;
+
+    /// The live assignments of a permission, oldest first.
+    async fn list_assignments(
+        &self,
+        permission: &PermissionId,
+    ) -> Result<Vec<Assignment>, StoreError>;
+
+    /// Who can assign permissions in `org` now, with the guard version that
+    /// picture belongs to. Both MUST come from one consistent read.
+    async fn assigners(&self, org: &OrgId) -> Result<AssignersSnapshot, StoreError>;
 }
 
 /// Things that are spent once: challenges and user-action grants.
