@@ -14,6 +14,7 @@
 mod access;
 mod assertion;
 mod orgs;
+mod permissions;
 mod users;
 
 use std::future::Future;
@@ -21,13 +22,21 @@ use std::future::Future;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{Challenge, CredId, Duration};
-use ports::{AuthTokens, Clock, OneTimeStore, Randomness, SignatureVerifier, UserRepository};
+use ports::{
+    AuthTokens, Clock, OneTimeStore, PermissionRepository, Randomness, SignatureVerifier,
+    UserRepository,
+};
 
 pub use access::{AccessError, AuthenticateError, SignedRequest};
 pub use assertion::{
     ActionError, ActionInitError, Assertion, IssuedChallenge, LoginError, LoginInitError,
 };
 pub use orgs::{CreateOrgError, CreatedOrg};
+pub use permissions::{
+    ArchivePermissionError, AssignPermissionError, CreatePermissionError, GetPermissionError,
+    ListAssignmentsError, ListPermissionsError, PermissionsPage, RevokeAssignmentError,
+    UpdatePermissionError,
+};
 pub use users::{
     ArchiveUserError, ChangeActiveError, CreateUserError, CreateUserRequest, GetUserError,
     ListUsersError, MAX_PAGE_SIZE, UsersPage,
@@ -44,8 +53,10 @@ const MAX_ATTEMPTS: usize = 16;
 
 /// The adapters a [`Service`] runs on: one type for each port.
 pub trait Ports: Send + Sync + 'static {
-    /// Users, credentials, orgs and permissions.
+    /// Users, credentials and orgs.
     type Users: UserRepository;
+    /// Permissions and their assignments.
+    type Permissions: PermissionRepository;
     /// Challenges and user-action grants.
     type OneTime: OneTimeStore;
     /// Signature verification.
@@ -61,6 +72,7 @@ pub trait Ports: Send + Sync + 'static {
 /// The use cases, over one adapter for each port.
 pub struct Service<P: Ports> {
     users: P::Users,
+    permissions: P::Permissions,
     one_time: P::OneTime,
     verifier: P::Verifier,
     tokens: P::Tokens,
@@ -72,13 +84,14 @@ impl<P: Ports> Service<P> {
     /// Wires the use cases to their adapters.
     pub fn new(
         users: P::Users,
+        permissions: P::Permissions,
         one_time: P::OneTime,
         verifier: P::Verifier,
         tokens: P::Tokens,
         clock: P::Clock,
         random: P::Random,
     ) -> Self {
-        Service { users, one_time, verifier, tokens, clock, random }
+        Service { users, permissions, one_time, verifier, tokens, clock, random }
     }
 
     /// The user repository, for adapters that need to read it directly.

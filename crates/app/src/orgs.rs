@@ -83,6 +83,7 @@ impl<P: Ports> Service<P> {
             kind: AuditKind::UserCreated,
             org_id: org.id.clone(),
             user_id: admin_id.clone(),
+            permission_id: None,
             actor: admin_id,
             at: now,
         };

@@ -1,12 +1,12 @@
 //! The user lifecycle: create, read, list, activate, deactivate, archive.
 
 use domain::{
-    AuditEvent, Caller, Credential, CredentialKind, CredentialUuid, NewUser, Operation, User,
-    UserId, UserKind, Username, UsernameError,
+    AuditEvent, Caller, Credential, CredentialKind, CredentialUuid, LastAssigner, NewUser,
+    Operation, User, UserId, UserKind, Username, UsernameError,
 };
 use ports::{
-    Clock, InsertUserError, PublicKeyError, SignatureVerifier, StoreError, UpdateUserError,
-    UserRepository,
+    Clock, InsertUserError, OrgGuard, PublicKeyError, SignatureVerifier, StoreError,
+    UpdateUserError, UserRepository,
 };
 
 use crate::{AccessError, Attempt, Ports, Service, SignedRequest, retry_on_conflict};
@@ -83,6 +83,9 @@ pub enum ArchiveUserError {
     /// Occurs when the target is missing or the archive is refused.
     #[error(transparent)]
     Refused(#[from] domain::ArchiveUserError),
+    /// Occurs when the user is the org's last who can assign permissions.
+    #[error(transparent)]
+    LastAssigner(#[from] LastAssigner),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -97,6 +100,9 @@ pub enum ChangeActiveError {
     /// Occurs when the target is missing or the change is refused.
     #[error(transparent)]
     Refused(#[from] domain::ChangeActiveError),
+    /// Occurs when the user is the org's last who can assign permissions.
+    #[error(transparent)]
+    LastAssigner(#[from] LastAssigner),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -204,7 +210,8 @@ impl<P: Ports> Service<P> {
         let archived = retry_on_conflict(|| async {
             let target = self.load(&id).await?.ok_or(domain::ArchiveUserError::NotFound)?;
             let (archived, event) = domain::archive_user(caller, &target, self.clock.now())?;
-            self.store_change::<ArchiveUserError>(archived, &event).await
+            let guard = self.guard::<ArchiveUserError>(&target, &archived).await?;
+            self.store_change::<ArchiveUserError>(archived, &event, guard).await
         })
         .await?;
         tracing::info!("user archived");
@@ -235,7 +242,8 @@ impl<P: Ports> Service<P> {
             let target = self.load(&id).await?.ok_or(domain::ChangeActiveError::NotFound)?;
             match domain::set_active(caller, &target, active, self.clock.now())? {
                 Some((changed, event)) => {
-                    self.store_change::<ChangeActiveError>(changed, &event).await
+                    let guard = self.guard::<ChangeActiveError>(&target, &changed).await?;
+                    self.store_change::<ChangeActiveError>(changed, &event, guard).await
                 }
                 None => Ok(Attempt::Done(target)),
             }
@@ -249,11 +257,16 @@ impl<P: Ports> Service<P> {
 
     /// Stores a decided change; a lost compare-and-set race asks the caller
     /// to decide again on fresh data.
-    async fn store_change<E>(&self, user: User, event: &AuditEvent) -> Result<Attempt<User>, E>
+    pub(crate) async fn store_change<E>(
+        &self,
+        user: User,
+        event: &AuditEvent,
+        guard: Option<OrgGuard>,
+    ) -> Result<Attempt<User>, E>
     where
         E: From<StoreError>,
     {
-        match self.users.update_user(&user, event).await {
+        match self.users.update_user(&user, event, guard).await {
             Ok(()) => Ok(Attempt::Done(User { version: user.version + 1, ..user })),
             Err(UpdateUserError::Conflict) => Ok(Attempt::Conflict),
             Err(UpdateUserError::Store(e)) => Err(e.into()),

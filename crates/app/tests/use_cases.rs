@@ -13,8 +13,8 @@ use domain::{
 };
 use mockall::predicate::eq;
 use ports::{
-    MockAuthTokens, MockClock, MockOneTimeStore, MockRandomness, MockSignatureVerifier,
-    MockUserRepository, UpdateUserError, VerifyError,
+    MockAuthTokens, MockClock, MockOneTimeStore, MockPermissionRepository, MockRandomness,
+    MockSignatureVerifier, MockUserRepository, UpdateUserError, VerifyError,
 };
 
 /// Every port mocked.
@@ -22,6 +22,7 @@ struct Mocked;
 
 impl Ports for Mocked {
     type Users = MockUserRepository;
+    type Permissions = MockPermissionRepository;
     type OneTime = MockOneTimeStore;
     type Verifier = MockSignatureVerifier;
     type Tokens = MockAuthTokens;
@@ -36,6 +37,7 @@ const NOW: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
 /// The mocks a test sets expectations on before building the service.
 struct Mocks {
     users: MockUserRepository,
+    permissions: MockPermissionRepository,
     one_time: MockOneTimeStore,
     verifier: MockSignatureVerifier,
     tokens: MockAuthTokens,
@@ -45,6 +47,7 @@ impl Mocks {
     fn new() -> Mocks {
         Mocks {
             users: MockUserRepository::new(),
+            permissions: MockPermissionRepository::new(),
             one_time: MockOneTimeStore::new(),
             verifier: MockSignatureVerifier::new(),
             tokens: MockAuthTokens::new(),
@@ -56,7 +59,15 @@ impl Mocks {
         clock.expect_now().return_const(NOW);
         let mut random = MockRandomness::new();
         random.expect_fill().returning(|buffer| buffer.fill(7));
-        Service::new(self.users, self.one_time, self.verifier, self.tokens, clock, random)
+        Service::new(
+            self.users,
+            self.permissions,
+            self.one_time,
+            self.verifier,
+            self.tokens,
+            clock,
+            random,
+        )
     }
 }
 
@@ -139,7 +150,7 @@ async fn archive_writes_the_change_and_its_audit_event_together() {
     mocks
         .users
         .expect_update_user()
-        .withf(move |user, event| {
+        .withf(move |user, event, guard| {
             user.id == target_id
                 && user.version == 3
                 && user.is_archived()
@@ -148,9 +159,10 @@ async fn archive_writes_the_change_and_its_audit_event_together() {
                 && event.user_id == target_id
                 && event.actor == caller_id
                 && event.at == NOW
+                && guard.is_none()
         })
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
 
     let archived =
         mocks.service().archive_user(&caller, &request, target.id.as_str()).await.unwrap();
@@ -174,7 +186,7 @@ async fn a_lost_race_is_decided_again_on_fresh_data() {
         .users
         .expect_update_user()
         .times(2)
-        .returning(move |_, _| answers.pop().expect("two writes"));
+        .returning(move |_, _, _| answers.pop().expect("two writes"));
 
     let archived =
         mocks.service().archive_user(&caller, &request, target.id.as_str()).await.unwrap();
@@ -196,7 +208,7 @@ async fn a_race_lost_to_another_archive_ends_in_not_found() {
     };
     let mut reads = vec![archived_meanwhile, target.clone()];
     mocks.users.expect_find_user().times(2).returning(move |_| Ok(reads.pop()));
-    mocks.users.expect_update_user().times(1).returning(|_, _| Err(UpdateUserError::Conflict));
+    mocks.users.expect_update_user().times(1).returning(|_, _, _| Err(UpdateUserError::Conflict));
 
     let outcome = mocks.service().archive_user(&caller, &request, target.id.as_str()).await;
 

@@ -1,8 +1,10 @@
 //! One error type for every answer that is not a success.
 
 use app::{
-    AccessError, ActionError, ActionInitError, ArchiveUserError, AuthenticateError,
-    ChangeActiveError, CreateUserError, GetUserError, ListUsersError, LoginError, LoginInitError,
+    AccessError, ActionError, ActionInitError, ArchivePermissionError, ArchiveUserError,
+    AssignPermissionError, AuthenticateError, ChangeActiveError, CreatePermissionError,
+    CreateUserError, GetPermissionError, GetUserError, ListAssignmentsError, ListPermissionsError,
+    ListUsersError, LoginError, LoginInitError, RevokeAssignmentError, UpdatePermissionError,
 };
 use axum::Json;
 use axum::http::StatusCode;
@@ -34,10 +36,15 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, message)
     }
 
+    /// 404 with `message`.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
     /// 404 `user not found`, the one answer for every user a caller may
     /// not see.
     pub fn user_not_found() -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "user not found")
+        ApiError::not_found("user not found")
     }
 
     /// 500, after logging what went wrong; the client learns nothing more.
@@ -188,6 +195,7 @@ impl From<ArchiveUserError> for ApiError {
             ArchiveUserError::Refused(e @ domain::ArchiveUserError::SelfArchive) => {
                 ApiError::bad_request(e.to_string())
             }
+            ArchiveUserError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
             ArchiveUserError::Store(e) => e.into(),
         }
     }
@@ -203,7 +211,112 @@ impl From<ChangeActiveError> for ApiError {
             ChangeActiveError::Refused(e @ domain::ChangeActiveError::SelfDeactivate) => {
                 ApiError::bad_request(e.to_string())
             }
+            ChangeActiveError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
             ChangeActiveError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreatePermissionError> for ApiError {
+    fn from(error: CreatePermissionError) -> ApiError {
+        match error {
+            CreatePermissionError::Access(e) => e.into(),
+            CreatePermissionError::Name(_)
+            | CreatePermissionError::Operation(_)
+            | CreatePermissionError::NameTaken => ApiError::bad_request(error.to_string()),
+            CreatePermissionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<GetPermissionError> for ApiError {
+    fn from(error: GetPermissionError) -> ApiError {
+        match error {
+            GetPermissionError::Access(e) => e.into(),
+            GetPermissionError::NotFound => ApiError::not_found(error.to_string()),
+            GetPermissionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ListPermissionsError> for ApiError {
+    fn from(error: ListPermissionsError) -> ApiError {
+        match error {
+            ListPermissionsError::Access(e) => e.into(),
+            ListPermissionsError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<domain::PermissionChangeError> for ApiError {
+    fn from(error: domain::PermissionChangeError) -> ApiError {
+        match error {
+            domain::PermissionChangeError::NotFound => ApiError::not_found(error.to_string()),
+            domain::PermissionChangeError::Immutable | domain::PermissionChangeError::Archived => {
+                ApiError::bad_request(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<UpdatePermissionError> for ApiError {
+    fn from(error: UpdatePermissionError) -> ApiError {
+        match error {
+            UpdatePermissionError::Access(e) => e.into(),
+            UpdatePermissionError::Refused(e) => e.into(),
+            UpdatePermissionError::Name(_)
+            | UpdatePermissionError::Operation(_)
+            | UpdatePermissionError::NameTaken
+            | UpdatePermissionError::LastAssigner(_) => ApiError::bad_request(error.to_string()),
+            UpdatePermissionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ArchivePermissionError> for ApiError {
+    fn from(error: ArchivePermissionError) -> ApiError {
+        match error {
+            ArchivePermissionError::Access(e) => e.into(),
+            ArchivePermissionError::Refused(e) => e.into(),
+            ArchivePermissionError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
+            ArchivePermissionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AssignPermissionError> for ApiError {
+    fn from(error: AssignPermissionError) -> ApiError {
+        use domain::AssignPermissionError as Refused;
+        match error {
+            AssignPermissionError::Access(e) => e.into(),
+            AssignPermissionError::Refused(
+                e @ (Refused::PermissionNotFound | Refused::UserNotFound),
+            ) => ApiError::not_found(e.to_string()),
+            AssignPermissionError::Refused(
+                e @ (Refused::PermissionArchived | Refused::AlreadyAssigned),
+            ) => ApiError::bad_request(e.to_string()),
+            AssignPermissionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RevokeAssignmentError> for ApiError {
+    fn from(error: RevokeAssignmentError) -> ApiError {
+        match error {
+            RevokeAssignmentError::Access(e) => e.into(),
+            RevokeAssignmentError::Refused(e) => ApiError::not_found(e.to_string()),
+            RevokeAssignmentError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
+            RevokeAssignmentError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ListAssignmentsError> for ApiError {
+    fn from(error: ListAssignmentsError) -> ApiError {
+        match error {
+            ListAssignmentsError::Access(e) => e.into(),
+            ListAssignmentsError::NotFound => ApiError::not_found(error.to_string()),
+            ListAssignmentsError::Store(e) => e.into(),
         }
     }
 }

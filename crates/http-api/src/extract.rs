@@ -133,6 +133,19 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     Ok(value)
 }
 
+/// Parses the JSON body of a request that needs `operation`: a caller who
+/// may not make the request learns that before anything about its body.
+pub(crate) fn parse_json_for<T: DeserializeOwned>(
+    caller: &Caller,
+    operation: domain::Operation,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    parse_json(body).map_err(|malformed| match caller.require(operation) {
+        Ok(()) => malformed,
+        Err(denied) => app::AccessError::from(denied).into(),
+    })
+}
+
 fn not_json(error: &serde_json::Error) -> ApiError {
     ApiError::bad_request(format!("request body is not valid JSON: {}", without_position(error)))
 }

@@ -10,17 +10,14 @@ use domain::{UserActionRequest, UserKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::extract::{Authenticated, RawBody, Signed, parse_json};
+use crate::extract::{Authenticated, RawBody, Signed, parse_json, parse_json_for};
 use crate::wire::{
-    ActionInitBody, ChallengeJson, CreateUserBody, LoginInitBody, ServerKind, SignedChallengeBody,
-    UserJson, UsersPageJson, decode_page_token, encode_page_token,
+    ActionInitBody, ChallengeJson, CreateUserBody, LoginInitBody, Page, ServerKind,
+    SignedChallengeBody, UserJson, decode_page_token, parse_limit,
 };
 use crate::{ApiError, ApiState};
 
 type AppState<P> = State<Arc<ApiState<P>>>;
-
-/// The largest and the default page size of a listing.
-const DEFAULT_PAGE_SIZE: usize = 100;
 
 pub(crate) async fn login_init<P: Ports>(
     State(state): AppState<P>,
@@ -78,15 +75,8 @@ pub(crate) async fn create_user<P: Ports>(
     Authenticated(caller): Authenticated,
     signed: Signed,
 ) -> Result<Json<UserJson>, ApiError> {
-    let body: CreateUserBody = match parse_json(&signed.body) {
-        Ok(body) => body,
-        // A caller who may not create users learns that before anything
-        // about its body.
-        Err(e) => {
-            caller.require(domain::Operation::CreateUser).map_err(app::AccessError::from)?;
-            return Err(e);
-        }
-    };
+    let body: CreateUserBody =
+        parse_json_for(&caller, domain::Operation::CreateUser, &signed.body)?;
     let request = CreateUserRequest {
         email: body.email,
         kind: body.kind.into(),
@@ -112,19 +102,14 @@ pub(crate) async fn list_users<P: Ports>(
     State(state): AppState<P>,
     Authenticated(caller): Authenticated,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<UsersPageJson>, ApiError> {
+) -> Result<Json<Page<UserJson>>, ApiError> {
     let Query(query) = query.map_err(|_| ApiError::bad_request("query string is not valid"))?;
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_PAGE_SIZE,
-        Some(limit) => limit
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=app::MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("limit must be from 1 to {}", app::MAX_PAGE_SIZE))
-            })?,
-    };
-    let after = query.pagination_token.as_deref().map(decode_page_token).transpose()?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let after = query
+        .pagination_token
+        .as_deref()
+        .map(|token| decode_page_token(token, |id| domain::UserId::parse(id).ok()))
+        .transpose()?;
     let kind = query
         .kind
         .as_deref()
@@ -135,10 +120,10 @@ pub(crate) async fn list_users<P: Ports>(
         .transpose()?;
 
     let page = state.service.list_users(&caller, kind, after, limit).await?;
-    Ok(Json(UsersPageJson {
-        items: page.users.iter().map(UserJson::from).collect(),
-        next_page_token: page.next_after.as_ref().map(encode_page_token),
-    }))
+    Ok(Json(Page::new(
+        page.users.iter().map(UserJson::from).collect(),
+        page.next_after.as_ref().map(|id| id.as_str()),
+    )))
 }
 
 pub(crate) async fn get_user<P: Ports>(

@@ -10,6 +10,7 @@
 mod error;
 mod extract;
 mod handlers;
+mod permissions;
 mod wire;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use app::{Ports, Service};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -45,6 +46,23 @@ pub fn router<P: Ports>(service: Arc<Service<P>>) -> Router {
         )
         .route("/auth/users/{user_id}/activate", put(handlers::activate_user::<P>))
         .route("/auth/users/{user_id}/deactivate", put(handlers::deactivate_user::<P>))
+        .route(
+            "/permissions",
+            post(permissions::create_permission::<P>).get(permissions::list_permissions::<P>),
+        )
+        .route(
+            "/permissions/{permission_id}",
+            get(permissions::get_permission::<P>).put(permissions::update_permission::<P>),
+        )
+        .route("/permissions/{permission_id}/archive", put(permissions::archive_permission::<P>))
+        .route(
+            "/permissions/{permission_id}/assignments",
+            post(permissions::create_assignment::<P>).get(permissions::list_assignments::<P>),
+        )
+        .route(
+            "/permissions/{permission_id}/assignments/{assignment_id}",
+            delete(permissions::delete_assignment::<P>),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

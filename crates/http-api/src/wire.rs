@@ -265,26 +265,45 @@ impl From<&User> for UserJson {
     }
 }
 
-/// A page of users.
+/// The page size of a listing when the client names none.
+const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// A page of a listing.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct UsersPageJson {
-    pub(crate) items: Vec<UserJson>,
+pub(crate) struct Page<T> {
+    items: Vec<T>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) next_page_token: Option<String>,
+    next_page_token: Option<String>,
 }
 
-/// Encodes the id a page ended with as an opaque pagination token.
-pub(crate) fn encode_page_token(after: &domain::UserId) -> String {
-    BASE64URL.encode(after.as_str())
+impl<T> Page<T> {
+    /// A page, continued after the id `next_after` when more follow.
+    pub(crate) fn new(items: Vec<T>, next_after: Option<&str>) -> Page<T> {
+        Page { items, next_page_token: next_after.map(|id| BASE64URL.encode(id)) }
+    }
 }
 
-/// Decodes a pagination token; anything but one we issued is refused.
-pub(crate) fn decode_page_token(token: &str) -> Result<domain::UserId, ApiError> {
+/// Parses the `limit` of a listing: 1 to the largest page, 100 when absent.
+pub(crate) fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
+    let Some(limit) = limit else {
+        return Ok(DEFAULT_PAGE_SIZE);
+    };
+    limit.parse::<usize>().ok().filter(|n| (1..=app::MAX_PAGE_SIZE).contains(n)).ok_or_else(|| {
+        ApiError::bad_request(format!("limit must be from 1 to {}", app::MAX_PAGE_SIZE))
+    })
+}
+
+/// Decodes a pagination token into the id a page ended with; anything but
+/// a token we issued is refused.
+pub(crate) fn decode_page_token<T>(
+    token: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, ApiError> {
     BASE64URL
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|id| domain::UserId::parse(&id).ok())
+        .and_then(|id| parse(&id))
         .ok_or_else(|| ApiError::bad_request("paginationToken is not valid"))
 }

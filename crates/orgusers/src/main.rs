@@ -28,6 +28,7 @@ struct Production;
 
 impl Ports for Production {
     type Users = SqliteStore;
+    type Permissions = SqliteStore;
     type OneTime = SqliteStore;
     type Verifier = KeyVerifier;
     type Tokens = JwtTokens;
