@@ -1,16 +1,19 @@
 //! In-memory adapters for orgusers' stores.
 //!
-//! [`MemoryStore`] implements [`UserRepository`], [`OneTimeStore`],
-//! [`AuditLog`] and [`SecretStore`] on maps behind one lock, keeping every
-//! promise the ports make as a database would: unique user names among an
-//! org's live users, compare-and-set updates, audit events written with
-//! their change, challenges taken once and user actions spent once. It is
-//! meant for tests, benchmarks and services that embed orgusers without a
-//! database; its state lives as long as the process.
+//! [`MemoryStore`] implements [`UserRepository`], [`PermissionRepository`],
+//! [`OneTimeStore`], [`AuditLog`] and [`SecretStore`] on maps behind one
+//! lock, keeping every promise the ports make as a database would: unique
+//! user names among an org's live users and unique permission names among
+//! its live permissions, compare-and-set updates of users, permissions and
+//! the org guard, audit events written with their change, challenges taken
+//! once and user actions spent once. It is meant for tests, benchmarks and
+//! services that embed orgusers without a database; its state lives as long
+//! as the process.
 //!
 //! Every operation takes the lock once, does its work on indexed maps and
 //! releases it before returning, so the lock is never held across an
-//! `.await`.
+//! `.await`. Holding one lock also makes [`PermissionRepository::assigners`]
+//! a consistent read: its assigners and guard version are one picture.
 
 mod tables;
 
@@ -18,12 +21,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use domain::{
-    AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission, Timestamp,
-    User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
+    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission,
+    PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
 };
 use ports::{
-    AuditLog, InsertUserError, OneTimeStore, SecretStore, StoreError, UpdateUserError, UserPage,
-    UserRepository,
+    AssignersSnapshot, AuditLog, InsertPermissionError, InsertUserError, OneTimeStore, OrgGuard,
+    PermissionPage, PermissionRepository, SecretStore, StoreError, UpdatePermissionError,
+    UpdateUserError, UserPage, UserRepository,
 };
 
 use crate::tables::{Tables, Violation};
@@ -38,16 +42,6 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
-    }
-
-    /// Stores a permission, or replaces the stored permission with the same
-    /// id; archiving a permission ends every assignment of it.
-    ///
-    /// No port manages permissions yet, so this is how tests and embedders
-    /// add a permission or change one that users already hold: a user read
-    /// afterwards shows the permission's new name and operations.
-    pub fn save_permission(&self, permission: &Permission) -> Result<(), StoreError> {
-        self.with(|tables| tables.save_permission(permission))?
     }
 
     /// Runs `work` on the tables under the lock, as one transaction.
@@ -95,8 +89,13 @@ impl UserRepository for MemoryStore {
         self.with(|t| t.find_user_by_username(org, username))
     }
 
-    async fn update_user(&self, user: &User, event: &AuditEvent) -> Result<(), UpdateUserError> {
-        self.with(|t| t.update_user(user, event))?
+    async fn update_user(
+        &self,
+        user: &User,
+        event: &AuditEvent,
+        guard: Option<OrgGuard>,
+    ) -> Result<(), UpdateUserError> {
+        self.with(|t| t.update_user(user, event, guard.as_ref()))?
     }
 
     async fn list_users(
@@ -119,6 +118,50 @@ impl UserRepository for MemoryStore {
 
     async fn list_credentials(&self, user: &UserId) -> Result<Vec<Credential>, StoreError> {
         self.with(|t| t.list_credentials(user))
+    }
+}
+
+#[async_trait]
+impl PermissionRepository for MemoryStore {
+    async fn insert_permission(
+        &self,
+        permission: &Permission,
+        event: &AuditEvent,
+    ) -> Result<(), InsertPermissionError> {
+        self.with(|t| t.insert_permission(permission, event))?
+    }
+
+    async fn find_permission(&self, id: &PermissionId) -> Result<Option<Permission>, StoreError> {
+        self.with(|t| t.find_permission(id))
+    }
+
+    async fn list_permissions(
+        &self,
+        org: &OrgId,
+        after: Option<PermissionId>,
+        limit: usize,
+    ) -> Result<PermissionPage, StoreError> {
+        self.with(|t| t.list_permissions(org, after.as_ref(), limit))
+    }
+
+    async fn update_permission(
+        &self,
+        permission: &Permission,
+        event: &AuditEvent,
+        guard: Option<OrgGuard>,
+    ) -> Result<(), UpdatePermissionError> {
+        self.with(|t| t.update_permission(permission, event, guard.as_ref()))?
+    }
+
+    async fn list_assignments(
+        &self,
+        permission: &PermissionId,
+    ) -> Result<Vec<Assignment>, StoreError> {
+        self.with(|t| t.list_assignments(permission))
+    }
+
+    async fn assigners(&self, org: &OrgId) -> Result<AssignersSnapshot, StoreError> {
+        self.with(|t| t.assigners(org))?
     }
 }
 

@@ -6,17 +6,21 @@
 //!
 //! Users, permissions and assignments are kept apart, as rows of a database
 //! would be: a user read joins its live assignments with the permissions
-//! they name, so a renamed permission shows its new name at once.
+//! they name, so a renamed permission shows its new name at once. Ended
+//! assignments are dropped rather than kept: the audit log records them.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
 use domain::{
-    AssignmentId, AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission,
-    PermissionAssignment, PermissionId, PermissionName, Timestamp, User, UserActionGrant,
-    UserActionToken, UserId, UserKind, Username,
+    Assignment, AssignmentId, AuditEvent, Challenge, ChallengeId, CredId, Credential, Operation,
+    Org, OrgId, Permission, PermissionAssignment, PermissionId, PermissionName, Timestamp, User,
+    UserActionGrant, UserActionToken, UserId, UserKind, Username,
 };
-use ports::{InsertUserError, StoreError, UpdateUserError, UserPage};
+use ports::{
+    AssignersSnapshot, InsertPermissionError, InsertUserError, OrgGuard, PermissionPage,
+    StoreError, UpdatePermissionError, UpdateUserError, UserPage,
+};
 
 /// Occurs when a write breaks a constraint a database would enforce, or the
 /// store cannot be used at all.
@@ -28,19 +32,24 @@ pub(crate) enum Violation {
     /// Occurs when an org with the same id exists.
     #[error("org {0} already exists")]
     DuplicateOrg(OrgId),
+    /// Occurs when a record names an org that was never created.
+    #[error("org {0} does not exist")]
+    UnknownOrg(OrgId),
     /// Occurs when a user with the same id exists.
     #[error("user {0} already exists")]
     DuplicateUser(UserId),
-    /// Occurs when a permission with the same id exists in another org.
+    /// Occurs when a permission with the same id exists.
+    #[error("permission {0} already exists")]
+    DuplicatePermission(PermissionId),
+    /// Occurs when an assignment names a permission that was never stored.
+    #[error("permission {0} does not exist")]
+    UnknownPermission(PermissionId),
+    /// Occurs when an assignment names a permission of another org.
     #[error("permission {0} belongs to another org")]
     ForeignPermission(PermissionId),
     /// Occurs when an assignment names an archived permission.
     #[error("permission {0} is archived")]
     ArchivedPermission(PermissionId),
-    /// Occurs when an assignment names a permission that is unknown and
-    /// cannot be recorded from the assignment.
-    #[error("permission {0} has an invalid name")]
-    InvalidPermissionName(PermissionId),
     /// Occurs when a credential is stored for another user.
     #[error("a credential does not belong to user {0}")]
     ForeignCredential(UserId),
@@ -48,6 +57,9 @@ pub(crate) enum Violation {
     /// live user of the org holds.
     #[error("the user name of user {0} is taken")]
     UsernameTaken(UserId),
+    /// Occurs when a change names the guard of another org than its own.
+    #[error("the guard of org {0} does not cover a change in another org")]
+    ForeignGuard(OrgId),
 }
 
 impl From<Violation> for StoreError {
@@ -56,11 +68,22 @@ impl From<Violation> for StoreError {
     }
 }
 
+/// A stored org and its guard version.
+#[derive(Debug)]
+struct OrgRow {
+    #[expect(dead_code, reason = "kept as a database keeps the row; no port reads an org yet")]
+    org: Org,
+    guard_version: u64,
+}
+
 /// A live assignment of a permission to a user.
 #[derive(Debug, Clone)]
 struct AssignmentRow {
     id: AssignmentId,
     permission_id: PermissionId,
+    created_at: Timestamp,
+    /// Orders assignments made at the same time, as a row id would.
+    seq: u64,
 }
 
 /// A stored user: its record, without assignments, and its live
@@ -80,11 +103,23 @@ struct LiveUsers {
     ids_by_kind: HashMap<UserKind, BTreeSet<UserId>>,
 }
 
+/// The permissions of one org: every id, for paging, and the names of the
+/// live ones, which must be unique.
+#[derive(Debug, Default)]
+struct OrgPermissions {
+    ids: BTreeSet<PermissionId>,
+    live_names: HashMap<String, PermissionId>,
+}
+
 /// Every table of the store.
 #[derive(Debug, Default)]
 pub(crate) struct Tables {
-    orgs: HashMap<OrgId, Org>,
+    orgs: HashMap<OrgId, OrgRow>,
     permissions: HashMap<PermissionId, Permission>,
+    org_permissions: HashMap<OrgId, OrgPermissions>,
+    /// The holder of each live assignment, by permission.
+    holders: HashMap<PermissionId, HashMap<AssignmentId, UserId>>,
+    next_assignment_seq: u64,
     users: HashMap<UserId, UserRow>,
     live: HashMap<OrgId, LiveUsers>,
     credentials: HashMap<UserId, Vec<Credential>>,
@@ -110,16 +145,19 @@ impl Tables {
             return Err(Violation::DuplicateUser(admin.id.clone()).into());
         }
         if self.permissions.contains_key(&admin_permission.id) {
+            return Err(Violation::DuplicatePermission(admin_permission.id.clone()).into());
+        }
+        if admin_permission.org_id != org.id {
             return Err(Violation::ForeignPermission(admin_permission.id.clone()).into());
         }
         if credential.user_id != admin.id {
             return Err(Violation::ForeignCredential(admin.id.clone()).into());
         }
-        let mut new_permissions = vec![admin_permission.clone()];
-        let rows = self.plan_assignments(admin, &[], &mut new_permissions, event.at)?;
+        let pending = std::slice::from_ref(admin_permission);
+        let rows = self.plan_assignments(admin, &[], pending, admin.created_at)?;
 
-        self.orgs.insert(org.id.clone(), org.clone());
-        self.insert_permissions(new_permissions);
+        self.orgs.insert(org.id.clone(), OrgRow { org: org.clone(), guard_version: 0 });
+        self.store_permission(Permission { version: 0, ..admin_permission.clone() });
         self.insert_user_row(admin, rows);
         self.credentials.insert(admin.id.clone(), vec![credential.clone()]);
         self.append_event(event);
@@ -145,10 +183,9 @@ impl Tables {
         if credentials.iter().any(|c| c.user_id != user.id) {
             return Err(StoreError::from(Violation::ForeignCredential(user.id.clone())).into());
         }
-        let mut new_permissions = Vec::new();
-        let rows = self.plan_assignments(user, &[], &mut new_permissions, event.at)?;
+        let rows =
+            self.plan_assignments(user, &[], &[], user.created_at).map_err(StoreError::from)?;
 
-        self.insert_permissions(new_permissions);
         let stored = User { version: 0, ..user.clone() };
         self.insert_user_row(&stored, rows);
         if !credentials.is_empty() {
@@ -171,6 +208,7 @@ impl Tables {
         &mut self,
         user: &User,
         event: &AuditEvent,
+        guard: Option<&OrgGuard>,
     ) -> Result<(), UpdateUserError> {
         // An unknown id matches no row, as `UPDATE .. WHERE version = ?`
         // would: the caller read a user that is not there.
@@ -179,6 +217,11 @@ impl Tables {
         };
         if row.user.version != user.version {
             return Err(UpdateUserError::Conflict);
+        }
+        if let Some(guard) = guard {
+            if !self.guard_holds(guard, &user.org_id).map_err(StoreError::from)? {
+                return Err(UpdateUserError::Conflict);
+            }
         }
         let old = &row.user;
         let keeps_its_name =
@@ -189,13 +232,18 @@ impl Tables {
         {
             return Err(StoreError::from(Violation::UsernameTaken(user.id.clone())).into());
         }
-        let mut new_permissions = Vec::new();
-        let rows = self.plan_assignments(user, &row.assignments, &mut new_permissions, event.at)?;
+        let rows = match self.plan_assignments(user, &row.assignments, &[], event.at) {
+            Ok(rows) => rows,
+            // The permission was archived after the caller read it; deciding
+            // again on fresh reads refuses the assignment properly.
+            Err(Violation::ArchivedPermission(_)) => return Err(UpdateUserError::Conflict),
+            Err(violation) => return Err(StoreError::from(violation).into()),
+        };
 
-        self.insert_permissions(new_permissions);
-        if let Some(old) = self.users.remove(&user.id) {
-            self.unindex(&old.user);
+        if let Some(guard) = guard {
+            self.bump_guard(&guard.org_id);
         }
+        self.remove_user_row(&user.id);
         let stored = User { version: user.version + 1, ..user.clone() };
         self.insert_user_row(&stored, rows);
         self.append_event(event);
@@ -220,15 +268,7 @@ impl Tables {
             },
             None => &live.ids,
         };
-        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut walk = ids.range::<UserId, _>((start, Bound::Unbounded));
-        let users: Vec<User> = walk
-            .by_ref()
-            .take(limit)
-            .filter_map(|id| self.users.get(id))
-            .map(|row| self.joined(row))
-            .collect();
-        let has_more = walk.next().is_some();
+        let (users, has_more) = page(ids, after, limit, |id| self.find_user(id));
         UserPage { users, has_more }
     }
 
@@ -242,22 +282,132 @@ impl Tables {
         credentials.iter().filter(|c| c.is_active).cloned().collect()
     }
 
-    pub(crate) fn save_permission(&mut self, permission: &Permission) -> Result<(), StoreError> {
-        if let Some(stored) = self.permissions.get(&permission.id) {
-            if stored.org_id != permission.org_id {
-                return Err(Violation::ForeignPermission(permission.id.clone()).into());
+    pub(crate) fn insert_permission(
+        &mut self,
+        permission: &Permission,
+        event: &AuditEvent,
+    ) -> Result<(), InsertPermissionError> {
+        if self.permissions.contains_key(&permission.id) {
+            let duplicate = Violation::DuplicatePermission(permission.id.clone());
+            return Err(StoreError::from(duplicate).into());
+        }
+        if !self.orgs.contains_key(&permission.org_id) {
+            let unknown = Violation::UnknownOrg(permission.org_id.clone());
+            return Err(StoreError::from(unknown).into());
+        }
+        if !permission.is_archived
+            && self.live_permission_named(&permission.org_id, &permission.name).is_some()
+        {
+            return Err(InsertPermissionError::NameTaken);
+        }
+
+        self.store_permission(Permission { version: 0, ..permission.clone() });
+        self.append_event(event);
+        Ok(())
+    }
+
+    pub(crate) fn find_permission(&self, id: &PermissionId) -> Option<Permission> {
+        self.permissions.get(id).cloned()
+    }
+
+    pub(crate) fn list_permissions(
+        &self,
+        org: &OrgId,
+        after: Option<&PermissionId>,
+        limit: usize,
+    ) -> PermissionPage {
+        let Some(owned) = self.org_permissions.get(org) else {
+            return PermissionPage { permissions: Vec::new(), has_more: false };
+        };
+        let (permissions, has_more) = page(&owned.ids, after, limit, |id| self.find_permission(id));
+        PermissionPage { permissions, has_more }
+    }
+
+    pub(crate) fn update_permission(
+        &mut self,
+        permission: &Permission,
+        event: &AuditEvent,
+        guard: Option<&OrgGuard>,
+    ) -> Result<(), UpdatePermissionError> {
+        // A permission moves to no other org: one that is asked to matches
+        // no row, as `UPDATE .. WHERE org_id = ? AND version = ?` would.
+        let stored_matches = self.permissions.get(&permission.id).is_some_and(|stored| {
+            stored.org_id == permission.org_id && stored.version == permission.version
+        });
+        if !stored_matches {
+            return Err(UpdatePermissionError::Conflict);
+        }
+        if let Some(guard) = guard {
+            if !self.guard_holds(guard, &permission.org_id).map_err(StoreError::from)? {
+                return Err(UpdatePermissionError::Conflict);
+            }
+        }
+        if !permission.is_archived {
+            let named = self.live_permission_named(&permission.org_id, &permission.name);
+            if named.is_some_and(|holder| holder != &permission.id) {
+                return Err(UpdatePermissionError::NameTaken);
             }
         }
 
+        if let Some(guard) = guard {
+            self.bump_guard(&guard.org_id);
+        }
+        if let Some(old) = self.permissions.remove(&permission.id) {
+            self.unindex_permission_name(&old);
+        }
         if permission.is_archived {
-            // Archiving a permission is rare, so a scan is cheaper than an
-            // index that every assignment would have to maintain.
-            for row in self.users.values_mut() {
-                row.assignments.retain(|a| a.permission_id != permission.id);
+            self.end_assignments_of(&permission.id);
+        }
+        self.store_permission(Permission { version: permission.version + 1, ..permission.clone() });
+        self.append_event(event);
+        Ok(())
+    }
+
+    pub(crate) fn list_assignments(&self, permission: &PermissionId) -> Vec<Assignment> {
+        let Some(holders) = self.holders.get(permission) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(Timestamp, u64, Assignment)> = holders
+            .iter()
+            .filter_map(|(assignment_id, user_id)| {
+                let row = self.users.get(user_id)?;
+                let held = row.assignments.iter().find(|a| &a.id == assignment_id)?;
+                let assignment = Assignment {
+                    id: held.id.clone(),
+                    permission_id: held.permission_id.clone(),
+                    user_id: user_id.clone(),
+                    org_id: row.user.org_id.clone(),
+                    is_immutable: false,
+                    created_at: held.created_at,
+                    ended_at: None,
+                };
+                Some((held.created_at, held.seq, assignment))
+            })
+            .collect();
+        found.sort_by_key(|(created_at, seq, _)| (*created_at, *seq));
+        found.into_iter().map(|(_, _, assignment)| assignment).collect()
+    }
+
+    pub(crate) fn assigners(&self, org: &OrgId) -> Result<AssignersSnapshot, StoreError> {
+        let Some(org_row) = self.orgs.get(org) else {
+            return Err(Violation::UnknownOrg(org.clone()).into());
+        };
+        let live_permissions = self.org_permissions.get(org).map(|owned| owned.live_names.values());
+        let mut assigners = BTreeSet::new();
+        for id in live_permissions.into_iter().flatten() {
+            let grants_assign =
+                self.permissions.get(id).is_some_and(|p| p.grants(Operation::AssignPermission));
+            if !grants_assign {
+                continue;
+            }
+            for holder in self.holders.get(id).into_iter().flat_map(HashMap::values) {
+                if self.users.get(holder).is_some_and(|row| row.user.is_active()) {
+                    assigners.insert(holder.clone());
+                }
             }
         }
-        self.permissions.insert(permission.id.clone(), permission.clone());
-        Ok(())
+        let guard = OrgGuard { org_id: org.clone(), version: org_row.guard_version };
+        Ok(AssignersSnapshot { guard, assigners: assigners.into_iter().collect() })
     }
 
     pub(crate) fn events(&self, org: &OrgId) -> Vec<AuditEvent> {
@@ -300,14 +450,37 @@ impl Tables {
         self.live.get(org)?.by_username.get(username.key())
     }
 
-    /// `row`'s user with its live assignments, joined with the permissions
-    /// they name as those are now.
+    /// The live permission of `org` with this name.
+    fn live_permission_named(&self, org: &OrgId, name: &PermissionName) -> Option<&PermissionId> {
+        self.org_permissions.get(org)?.live_names.get(name.as_str())
+    }
+
+    /// Whether `guard` holds the current guard version of `org`, the org
+    /// of the change; an unknown org matches no version.
+    fn guard_holds(&self, guard: &OrgGuard, org: &OrgId) -> Result<bool, Violation> {
+        if &guard.org_id != org {
+            return Err(Violation::ForeignGuard(guard.org_id.clone()));
+        }
+        Ok(self.orgs.get(org).is_some_and(|row| row.guard_version == guard.version))
+    }
+
+    fn bump_guard(&mut self, org: &OrgId) {
+        if let Some(row) = self.orgs.get_mut(org) {
+            row.guard_version += 1;
+        }
+    }
+
+    /// `row`'s user with its live assignments of live permissions, joined
+    /// with those permissions as they are now.
     fn joined(&self, row: &UserRow) -> User {
         let assignments = row
             .assignments
             .iter()
             .filter_map(|a| {
                 let permission = self.permissions.get(&a.permission_id)?;
+                if permission.is_archived {
+                    return None;
+                }
                 Some(PermissionAssignment {
                     assignment_id: a.id.clone(),
                     permission_id: a.permission_id.clone(),
@@ -320,21 +493,19 @@ impl Tables {
     }
 
     /// The assignment rows `user` must have, checked against the stored
-    /// permissions. Rows in `stored` that `user` still lists are kept as
-    /// they are; permissions not stored yet are added to `new_permissions`.
-    ///
-    /// No port creates permissions besides the org admin's, so a permission
-    /// first seen in an assignment is recorded from what the assignment says
-    /// of it, as the permissions API would have stored it.
+    /// permissions and `pending`, those stored in the same transaction.
+    /// Rows in `stored` that `user` still lists are kept as they are; new
+    /// ones are made at `at`.
     fn plan_assignments(
         &self,
         user: &User,
         stored: &[AssignmentRow],
-        new_permissions: &mut Vec<Permission>,
+        pending: &[Permission],
         at: Timestamp,
-    ) -> Result<Vec<AssignmentRow>, StoreError> {
+    ) -> Result<Vec<AssignmentRow>, Violation> {
         let mut seen = HashSet::new();
         let mut rows = Vec::with_capacity(user.assignments.len());
+        let mut seq = self.next_assignment_seq;
         for assignment in &user.assignments {
             if !seen.insert(&assignment.assignment_id) {
                 continue;
@@ -344,42 +515,52 @@ impl Tables {
                 continue;
             }
             let id = &assignment.permission_id;
-            let known =
-                self.permissions.get(id).or_else(|| new_permissions.iter().find(|p| &p.id == id));
+            let known = self.permissions.get(id).or_else(|| pending.iter().find(|p| &p.id == id));
             match known {
+                None => return Err(Violation::UnknownPermission(id.clone())),
                 Some(p) if p.org_id != user.org_id => {
-                    return Err(Violation::ForeignPermission(id.clone()).into());
+                    return Err(Violation::ForeignPermission(id.clone()));
                 }
-                Some(p) if p.is_archived => {
-                    return Err(Violation::ArchivedPermission(id.clone()).into());
-                }
+                Some(p) if p.is_archived => return Err(Violation::ArchivedPermission(id.clone())),
                 Some(_) => {}
-                None => {
-                    let name = PermissionName::parse(&assignment.permission_name)
-                        .map_err(|_| Violation::InvalidPermissionName(id.clone()))?;
-                    new_permissions.push(Permission {
-                        id: id.clone(),
-                        org_id: user.org_id.clone(),
-                        name,
-                        operations: assignment.operations.clone(),
-                        is_immutable: false,
-                        is_archived: false,
-                        created_at: at,
-                        updated_at: at,
-                    });
-                }
             }
             rows.push(AssignmentRow {
                 id: assignment.assignment_id.clone(),
                 permission_id: id.clone(),
+                created_at: at,
+                seq,
             });
+            seq += 1;
         }
         Ok(rows)
     }
 
-    fn insert_permissions(&mut self, permissions: Vec<Permission>) {
-        for permission in permissions {
-            self.permissions.insert(permission.id.clone(), permission);
+    /// Stores `permission` and indexes it.
+    fn store_permission(&mut self, permission: Permission) {
+        let owned = self.org_permissions.entry(permission.org_id.clone()).or_default();
+        owned.ids.insert(permission.id.clone());
+        if !permission.is_archived {
+            owned.live_names.insert(permission.name.as_str().to_owned(), permission.id.clone());
+        }
+        self.permissions.insert(permission.id.clone(), permission);
+    }
+
+    /// Frees the name of `permission` if it held it.
+    fn unindex_permission_name(&mut self, permission: &Permission) {
+        let Some(owned) = self.org_permissions.get_mut(&permission.org_id) else {
+            return;
+        };
+        if owned.live_names.get(permission.name.as_str()) == Some(&permission.id) {
+            owned.live_names.remove(permission.name.as_str());
+        }
+    }
+
+    /// Ends every live assignment of `permission`, whoever holds it.
+    fn end_assignments_of(&mut self, permission: &PermissionId) {
+        for (assignment_id, holder) in self.holders.remove(permission).unwrap_or_default() {
+            if let Some(row) = self.users.get_mut(&holder) {
+                row.assignments.retain(|a| a.id != assignment_id);
+            }
         }
     }
 
@@ -391,12 +572,27 @@ impl Tables {
             live.ids.insert(user.id.clone());
             live.ids_by_kind.entry(user.kind).or_default().insert(user.id.clone());
         }
+        for row in &assignments {
+            let holders = self.holders.entry(row.permission_id.clone()).or_default();
+            holders.insert(row.id.clone(), user.id.clone());
+            self.next_assignment_seq = self.next_assignment_seq.max(row.seq + 1);
+        }
         let record = User { assignments: Vec::new(), ..user.clone() };
         self.users.insert(user.id.clone(), UserRow { user: record, assignments });
     }
 
-    /// Removes `user` from the live indexes.
-    fn unindex(&mut self, user: &User) {
+    /// Removes the user `id` and its assignments from the tables and every
+    /// index.
+    fn remove_user_row(&mut self, id: &UserId) {
+        let Some(old) = self.users.remove(id) else {
+            return;
+        };
+        for row in &old.assignments {
+            if let Some(holders) = self.holders.get_mut(&row.permission_id) {
+                holders.remove(&row.id);
+            }
+        }
+        let user = &old.user;
         if user.is_archived() {
             return;
         }
@@ -415,4 +611,18 @@ impl Tables {
     fn append_event(&mut self, event: &AuditEvent) {
         self.audit.entry(event.org_id.clone()).or_default().push(event.clone());
     }
+}
+
+/// Up to `limit` records of the `ids` greater than `after`, read with
+/// `read`, and whether more ids follow.
+fn page<Id: Ord, T>(
+    ids: &BTreeSet<Id>,
+    after: Option<&Id>,
+    limit: usize,
+    read: impl Fn(&Id) -> Option<T>,
+) -> (Vec<T>, bool) {
+    let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut walk = ids.range::<Id, _>((start, Bound::Unbounded));
+    let records = walk.by_ref().take(limit).filter_map(read).collect();
+    (records, walk.next().is_some())
 }

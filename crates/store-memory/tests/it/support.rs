@@ -3,9 +3,10 @@
 use domain::{
     AssignmentId, AuditEvent, AuditKind, Caller, CredId, Credential, CredentialKind,
     CredentialUuid, LifecycleState, Operation, Org, OrgId, OrgName, Permission,
-    PermissionAssignment, PermissionId, Timestamp, User, UserId, UserKind, Username,
+    PermissionAssignment, PermissionId, PermissionName, Timestamp, User, UserId, UserKind,
+    Username,
 };
-use ports::UserRepository;
+use ports::{PermissionRepository, UserRepository};
 use store_memory::MemoryStore;
 
 /// A moment all tests share.
@@ -58,6 +59,7 @@ pub(crate) fn event(kind: AuditKind, user: &User, actor: &UserId) -> AuditEvent 
         kind,
         org_id: user.org_id.clone(),
         user_id: user.id.clone(),
+        permission_id: None,
         actor: actor.clone(),
         at: NOW,
     }
@@ -68,19 +70,20 @@ pub(crate) fn created(user: &User) -> AuditEvent {
     event(AuditKind::UserCreated, user, &user.id)
 }
 
-/// A permission of `org` granting `operations`.
-pub(crate) fn permission(
-    org: &OrgId,
+/// Creates permission number `seed` in `org`, by its admin.
+pub(crate) async fn create_permission(
+    store: &MemoryStore,
+    org: &NewOrg,
     seed: u32,
     name: &str,
     operations: &[Operation],
 ) -> Permission {
-    Permission {
-        name: domain::PermissionName::parse(name).unwrap(),
-        operations: operations.to_vec(),
-        is_immutable: false,
-        ..Permission::org_admin(PermissionId::from_random(&random(seed)), org.clone(), NOW)
-    }
+    let id = PermissionId::from_random(&random(seed));
+    let name = PermissionName::parse(name).unwrap();
+    let (permission, event) =
+        domain::create_permission(&org.caller(), id, name, operations.to_vec(), NOW);
+    store.insert_permission(&permission, &event).await.unwrap();
+    permission
 }
 
 /// An assignment of `permission`, as a user value lists it.
