@@ -7,47 +7,14 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
-import { DfnsApiClient, DfnsAuthenticator, DfnsError } from '@dfns/sdk';
-import { AsymmetricKeySigner } from '@dfns/sdk-keysigner';
+import { DfnsApiClient, DfnsAuthenticator } from '@dfns/sdk';
 
+import { assertDfnsError, challengeKeySigner, keySigner } from './sdk.mjs';
 import { startServer } from './server.mjs';
 
 // The shape our server generates; Dfns's own ids may end in 14 or 15.
 const USER_ID = /^us-[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{16}$/;
 const JWT = /^[\w-]+\.[\w-]+\.[\w-]+$/;
-
-// AsymmetricKeySigner signs with `crypto.sign(algorithm || undefined,
-// clientData, privateKey)` and sends no `algorithm` field of its own.
-// Left undefined, Node 20 (OpenSSL 3) already gives a P-256 key ECDSA
-// over SHA-256 in DER: the signature verifies with sha256 and with no
-// other digest. We still name SHA256 so that the digest never rests on
-// OpenSSL's per-key default. (An Ed25519 key would need it left
-// undefined: OpenSSL refuses a digest for Ed25519.)
-function keySigner(credId, privateKey) {
-  return new AsymmetricKeySigner({ credId, privateKey, algorithm: 'SHA256' });
-}
-
-// A user created with a public key gets a credential id chosen by the
-// server; the login challenge is where a client learns it.
-function challengeKeySigner(privateKey) {
-  return {
-    sign: (challenge) => {
-      const credId = challenge.allowCredentials.key[0]?.id;
-      return keySigner(credId, privateKey).sign(challenge);
-    },
-  };
-}
-
-// Checks that `promise` rejects with the DfnsError the SDK builds from an
-// error answer of the server.
-async function assertDfnsError(promise, httpStatus, message) {
-  await assert.rejects(promise, (error) => {
-    assert.ok(error instanceof DfnsError, `not a DfnsError: ${error}`);
-    assert.equal(error.httpStatus, httpStatus, `${error}`);
-    if (message !== undefined) assert.equal(error.message, message);
-    return true;
-  });
-}
 
 describe('archiving a user through the official TypeScript SDK', () => {
   let server;
@@ -122,10 +89,22 @@ describe('archiving a user through the official TypeScript SDK', () => {
     await userClient().auth.createUserActionChallenge({ body: actionInit() });
   });
 
-  // FIXME: a new user holds no permission yet, so the empty
-  // `permissionAssignments` below proves little; assign it one through
-  // `client.permissions.createAssignment` first once the server serves
-  // `/permissions`.
+  it('gives the user a permission to hold', async () => {
+    const permission = await client.permissions.createPermission({
+      body: { name: `readers-${randomBytes(4).toString('hex')}`, operations: ['Auth:Users:Read'] },
+    });
+    await client.permissions.createAssignment({
+      permissionId: permission.id,
+      body: { identityId: user.userId },
+    });
+
+    const fetched = await client.auth.getUser({ userId: user.userId });
+    assert.deepEqual(
+      fetched.permissionAssignments.map((a) => a.permissionName),
+      [permission.name],
+    );
+  });
+
   it('archives the user: inactive, without permissions', async () => {
     const archived = await client.auth.archiveUser({ userId: user.userId });
 
