@@ -131,7 +131,7 @@ pub(crate) async fn get_user<P: Ports>(
     Authenticated(caller): Authenticated,
     user_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<UserJson>, ApiError> {
-    let Path(user_id) = user_id.map_err(|_| ApiError::user_not_found())?;
+    let user_id = user_id_of(user_id);
     let user = state.service.get_user(&caller, &user_id).await?;
     Ok(Json(UserJson::from(&user)))
 }
@@ -142,7 +142,7 @@ pub(crate) async fn archive_user<P: Ports>(
     user_id: Result<Path<String>, PathRejection>,
     signed: Signed,
 ) -> Result<Json<UserJson>, ApiError> {
-    let Path(user_id) = user_id.map_err(|_| ApiError::user_not_found())?;
+    let user_id = user_id_of(user_id);
     let user = state.service.archive_user(&caller, &signed.request, &user_id).await?;
     Ok(Json(UserJson::from(&user)))
 }
@@ -172,7 +172,15 @@ async fn set_active<P: Ports>(
     signed: Signed,
     active: bool,
 ) -> Result<Json<UserJson>, ApiError> {
-    let Path(user_id) = user_id.map_err(|_| ApiError::user_not_found())?;
+    let user_id = user_id_of(user_id);
     let user = state.service.set_user_active(&caller, &signed.request, &user_id, active).await?;
     Ok(Json(UserJson::from(&user)))
+}
+
+/// The user id of the path. An id that does not even percent-decode is no
+/// user's id: it goes on to the use case like any unknown id, so that the
+/// caller's permission and user action are checked before the answer
+/// `user not found`, as for every other target.
+fn user_id_of(path: Result<Path<String>, PathRejection>) -> String {
+    path.map(|Path(id)| id).unwrap_or_default()
 }
