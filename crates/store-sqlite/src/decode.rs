@@ -8,10 +8,10 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use domain::{
-    AssignmentId, AuditEvent, AuditKind, Challenge, ChallengeId, ChallengePurpose, CredId,
-    Credential, CredentialKind, CredentialUuid, HttpMethod, LifecycleState, Operation, OrgId,
-    PermissionAssignment, PermissionId, Timestamp, User, UserActionGrant, UserActionRequest,
-    UserActionToken, UserId, UserKind, Username,
+    Assignment, AssignmentId, AuditEvent, AuditKind, Challenge, ChallengeId, ChallengePurpose,
+    CredId, Credential, CredentialKind, CredentialUuid, HttpMethod, LifecycleState, Operation,
+    OrgId, Permission, PermissionAssignment, PermissionId, PermissionName, Timestamp, User,
+    UserActionGrant, UserActionRequest, UserActionToken, UserId, UserKind, Username,
 };
 use ports::StoreError;
 use sqlx::sqlite::SqliteRow;
@@ -55,6 +55,14 @@ fn org_id(row: &SqliteRow, column: &'static str) -> Result<OrgId, StoreError> {
     parse(column, OrgId::parse(&get::<String>(row, column)?))
 }
 
+fn permission_id(row: &SqliteRow, column: &'static str) -> Result<PermissionId, StoreError> {
+    parse(column, PermissionId::parse(&get::<String>(row, column)?))
+}
+
+fn assignment_id(row: &SqliteRow, column: &'static str) -> Result<AssignmentId, StoreError> {
+    parse(column, AssignmentId::parse(&get::<String>(row, column)?))
+}
+
 fn method(row: &SqliteRow, column: &'static str) -> Result<HttpMethod, StoreError> {
     parse(column, HttpMethod::from_str(&get::<String>(row, column)?))
 }
@@ -95,6 +103,11 @@ pub(crate) fn version_column(version: u64) -> Result<i64, StoreError> {
     i64::try_from(version).map_err(|_| corrupt("version", "it exceeds a signed 64-bit integer"))
 }
 
+/// A version read back from `column`.
+pub(crate) fn version(row: &SqliteRow, column: &'static str) -> Result<u64, StoreError> {
+    parse(column, u64::try_from(get::<i64>(row, column)?))
+}
+
 /// A user from a row of [`USER_COLUMNS`], holding `assignments`.
 pub(crate) fn user(
     row: &SqliteRow,
@@ -103,7 +116,6 @@ pub(crate) fn user(
     let credential_uuid = get::<Option<String>>(row, "credential_uuid")?
         .map(|uuid| parse("credential_uuid", CredentialUuid::parse(&uuid)))
         .transpose()?;
-    let version: i64 = get(row, "version")?;
     Ok(User {
         id: user_id(row, "id")?,
         org_id: org_id(row, "org_id")?,
@@ -117,7 +129,7 @@ pub(crate) fn user(
         state: state(row)?,
         assignments,
         created_at: timestamp(row, "created_at")?,
-        version: parse("version", u64::try_from(version))?,
+        version: version(row, "version")?,
     })
 }
 
@@ -136,13 +148,48 @@ fn operations(json: &str) -> Result<Vec<Operation>, StoreError> {
 /// permission's current `name` and `operations`.
 pub(crate) fn assignment(row: &SqliteRow) -> Result<PermissionAssignment, StoreError> {
     Ok(PermissionAssignment {
-        assignment_id: parse("id", AssignmentId::parse(&get::<String>(row, "id")?))?,
-        permission_id: parse(
-            "permission_id",
-            PermissionId::parse(&get::<String>(row, "permission_id")?),
-        )?,
+        assignment_id: assignment_id(row, "id")?,
+        permission_id: permission_id(row, "permission_id")?,
         permission_name: get(row, "name")?,
         operations: operations(&get::<String>(row, "operations")?)?,
+    })
+}
+
+/// The columns of `permissions` that [`permission`] reads, for a `SELECT`.
+pub(crate) const PERMISSION_COLUMNS: &str = "id, org_id, name, operations, \
+    is_immutable, is_archived, created_at, updated_at, version";
+
+/// A permission from a row of [`PERMISSION_COLUMNS`].
+pub(crate) fn permission(row: &SqliteRow) -> Result<Permission, StoreError> {
+    Ok(Permission {
+        id: permission_id(row, "id")?,
+        org_id: org_id(row, "org_id")?,
+        name: parse("name", PermissionName::parse(&get::<String>(row, "name")?))?,
+        operations: operations(&get::<String>(row, "operations")?)?,
+        is_immutable: get(row, "is_immutable")?,
+        is_archived: get(row, "is_archived")?,
+        created_at: timestamp(row, "created_at")?,
+        updated_at: timestamp(row, "updated_at")?,
+        version: version(row, "version")?,
+    })
+}
+
+/// The columns of `permission_assignments` that [`assignment_record`]
+/// reads, for a `SELECT`.
+pub(crate) const ASSIGNMENT_COLUMNS: &str =
+    "id, permission_id, user_id, org_id, created_at, ended_at";
+
+/// An assignment record from a row of [`ASSIGNMENT_COLUMNS`]. No stored
+/// assignment is immutable today, so none is read as one.
+pub(crate) fn assignment_record(row: &SqliteRow) -> Result<Assignment, StoreError> {
+    Ok(Assignment {
+        id: assignment_id(row, "id")?,
+        permission_id: permission_id(row, "permission_id")?,
+        user_id: user_id(row, "user_id")?,
+        org_id: org_id(row, "org_id")?,
+        is_immutable: false,
+        created_at: timestamp(row, "created_at")?,
+        ended_at: get::<Option<i64>>(row, "ended_at")?.map(Timestamp::from_unix_millis),
     })
 }
 
@@ -181,6 +228,9 @@ pub(crate) fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
             .ok_or_else(|| corrupt("kind", format!("unknown audit event kind {kind:?}")))?,
         org_id: org_id(row, "org_id")?,
         user_id: user_id(row, "user_id")?,
+        permission_id: get::<Option<String>>(row, "permission_id")?
+            .map(|id| parse("permission_id", PermissionId::parse(&id)))
+            .transpose()?,
         actor: user_id(row, "actor")?,
         at: timestamp(row, "at")?,
     })

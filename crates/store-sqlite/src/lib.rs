@@ -3,6 +3,7 @@
 //! [`SqliteStore`] keeps everything in one SQLite database file and
 //! implements every store port of the `ports` crate on it:
 //! [`UserRepository`](ports::UserRepository),
+//! [`PermissionRepository`](ports::PermissionRepository),
 //! [`OneTimeStore`](ports::OneTimeStore), [`AuditLog`](ports::AuditLog) and
 //! [`SecretStore`](ports::SecretStore).
 //!
@@ -11,7 +12,9 @@
 //! starts with `BEGIN IMMEDIATE`, so it takes the write lock before reading
 //! and concurrent writers queue on the busy timeout instead of failing when
 //! they would upgrade a read lock. The one-time records are spent with a
-//! single conditional statement, which SQLite runs atomically.
+//! single conditional statement, which SQLite runs atomically. Reads that
+//! must agree with each other, such as the assigners of an org and its
+//! guard version, run in one read transaction and so see one snapshot.
 //!
 //! The schema is in `migrations/`, embedded in the binary and applied by
 //! [`SqliteStore::connect`]; each migration file explains its tables.
@@ -22,7 +25,9 @@
 
 mod audit;
 mod decode;
+mod guard;
 mod one_time;
+mod permissions;
 mod secrets;
 mod users;
 

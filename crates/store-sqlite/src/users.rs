@@ -4,20 +4,63 @@
 
 use async_trait::async_trait;
 use domain::{
-    AuditEvent, CredId, Credential, Org, OrgId, Permission, PermissionAssignment, User, UserId,
-    UserKind, Username,
+    AuditEvent, CredId, Credential, Org, OrgId, Permission, PermissionAssignment, PermissionId,
+    User, UserId, UserKind, Username,
 };
-use ports::{InsertUserError, StoreError, UpdateUserError, UserPage, UserRepository};
+use ports::{
+    InsertPermissionError, InsertUserError, OrgGuard, StoreError, UpdateUserError, UserPage,
+    UserRepository,
+};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::SqliteStore;
+use crate::audit::insert_event;
 use crate::decode::{self, CREDENTIAL_COLUMNS, USER_COLUMNS};
+use crate::guard;
+use crate::permissions::insert_permission_row;
 
 /// What SQLite names in the message of a unique violation on the index of
 /// live user names (`users_live_username`); other unique violations, such
 /// as a reused id, are store failures.
 const USERNAME_KEY_COLUMN: &str = "users.username_key";
+
+/// Occurs when an assignment a user lists cannot be stored.
+#[derive(Debug, thiserror::Error)]
+enum AssignError {
+    /// Occurs when the permission was archived, perhaps after the caller
+    /// read it.
+    #[error("permission {0} is archived")]
+    Archived(PermissionId),
+    /// Occurs when the permission was never stored.
+    #[error("permission {0} does not exist")]
+    Unknown(PermissionId),
+    /// Occurs when the permission belongs to another org than the user.
+    #[error("permission {0} belongs to another org")]
+    Foreign(PermissionId),
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<AssignError> for StoreError {
+    fn from(error: AssignError) -> StoreError {
+        match error {
+            AssignError::Store(error) => error,
+            refused => StoreError::new(refused),
+        }
+    }
+}
+
+impl From<AssignError> for UpdateUserError {
+    fn from(error: AssignError) -> UpdateUserError {
+        match error {
+            // Deciding again on fresh reads refuses the assignment properly.
+            AssignError::Archived(_) => UpdateUserError::Conflict,
+            other => UpdateUserError::Store(other.into()),
+        }
+    }
+}
 
 #[async_trait]
 impl UserRepository for SqliteStore {
@@ -31,14 +74,18 @@ impl UserRepository for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
 
-        sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO orgs (id, name, created_at, guard_version) VALUES (?, ?, ?, 0)")
             .bind(org.id.as_str())
             .bind(org.name.as_str())
             .bind(org.created_at.unix_millis())
             .execute(&mut *tx)
             .await
             .map_err(StoreError::new)?;
-        insert_permission(&mut tx, admin_permission).await?;
+        // A new org has no permissions, so the admin's name cannot clash.
+        insert_permission_row(&mut tx, admin_permission).await.map_err(|error| match error {
+            InsertPermissionError::Store(error) => error,
+            other => StoreError::new(other),
+        })?;
         // A new org has no users, so its admin's name cannot clash.
         insert_user_rows(&mut tx, admin, std::slice::from_ref(credential)).await.map_err(
             |error| match error {
@@ -119,7 +166,12 @@ impl UserRepository for SqliteStore {
         Ok(user)
     }
 
-    async fn update_user(&self, user: &User, event: &AuditEvent) -> Result<(), UpdateUserError> {
+    async fn update_user(
+        &self,
+        user: &User,
+        event: &AuditEvent,
+        guard: Option<OrgGuard>,
+    ) -> Result<(), UpdateUserError> {
         let mut tx = self.begin_write().await?;
 
         let (state, archived_at, archived_by) = decode::state_columns(&user.state);
@@ -150,6 +202,12 @@ impl UserRepository for SqliteStore {
         if changed == 0 {
             tx.rollback().await.map_err(StoreError::new)?;
             return Err(UpdateUserError::Conflict);
+        }
+        if let Some(guard) = &guard {
+            if !guard::bump(&mut tx, guard, &user.org_id).await? {
+                tx.rollback().await.map_err(StoreError::new)?;
+                return Err(UpdateUserError::Conflict);
+            }
         }
 
         sync_assignments(&mut tx, user, event).await?;
@@ -231,8 +289,8 @@ async fn user_with_assignments(
     decode::user(row, assignments)
 }
 
-/// The live assignments of the user `user_id`, oldest first, with their
-/// permission's current name and operations.
+/// The live assignments of live permissions of the user `user_id`, oldest
+/// first, with their permission's current name and operations.
 async fn live_assignments(
     conn: &mut SqliteConnection,
     user_id: &str,
@@ -241,7 +299,7 @@ async fn live_assignments(
         "SELECT a.id, a.permission_id, p.name, p.operations \
          FROM permission_assignments AS a \
          JOIN permissions AS p ON p.id = a.permission_id \
-         WHERE a.user_id = ? AND a.ended_at IS NULL \
+         WHERE a.user_id = ? AND a.ended_at IS NULL AND p.is_archived = 0 \
          ORDER BY a.created_at, a.rowid",
     )
     .bind(user_id)
@@ -291,7 +349,9 @@ async fn insert_user_rows(
     }
 
     for assignment in &user.assignments {
-        insert_assignment(conn, user, assignment, user.created_at.unix_millis()).await?;
+        insert_assignment(conn, user, assignment, user.created_at.unix_millis())
+            .await
+            .map_err(StoreError::from)?;
     }
     for credential in credentials {
         insert_credential(conn, credential).await?;
@@ -299,12 +359,31 @@ async fn insert_user_rows(
     Ok(())
 }
 
+/// Inserts a live assignment of `user`, once its permission is known to be
+/// a live one of the user's org.
 async fn insert_assignment(
     conn: &mut SqliteConnection,
     user: &User,
     assignment: &PermissionAssignment,
     created_at: i64,
-) -> Result<(), StoreError> {
+) -> Result<(), AssignError> {
+    let id = &assignment.permission_id;
+    let permission = sqlx::query("SELECT org_id, is_archived FROM permissions WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(StoreError::new)?;
+    let Some(permission) = permission else {
+        return Err(AssignError::Unknown(id.clone()));
+    };
+    let org_id: String = permission.try_get("org_id").map_err(StoreError::new)?;
+    if org_id != user.org_id.as_str() {
+        return Err(AssignError::Foreign(id.clone()));
+    }
+    if permission.try_get::<bool, _>("is_archived").map_err(StoreError::new)? {
+        return Err(AssignError::Archived(id.clone()));
+    }
+
     sqlx::query(
         "INSERT INTO permission_assignments \
          (id, permission_id, user_id, org_id, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -326,7 +405,7 @@ async fn sync_assignments(
     conn: &mut SqliteConnection,
     user: &User,
     event: &AuditEvent,
-) -> Result<(), StoreError> {
+) -> Result<(), AssignError> {
     let rows =
         sqlx::query("SELECT id FROM permission_assignments WHERE user_id = ? AND ended_at IS NULL")
             .bind(user.id.as_str())
@@ -372,44 +451,6 @@ async fn insert_credential(
     .bind(&credential.public_key_pem)
     .bind(credential.is_active)
     .bind(credential.created_at.unix_millis())
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::new)?;
-    Ok(())
-}
-
-async fn insert_permission(
-    conn: &mut SqliteConnection,
-    permission: &Permission,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO permissions (id, org_id, name, operations, is_immutable, \
-         is_archived, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(permission.id.as_str())
-    .bind(permission.org_id.as_str())
-    .bind(permission.name.as_str())
-    .bind(decode::operations_json(&permission.operations)?)
-    .bind(permission.is_immutable)
-    .bind(permission.is_archived)
-    .bind(permission.created_at.unix_millis())
-    .bind(permission.updated_at.unix_millis())
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::new)?;
-    Ok(())
-}
-
-/// Appends `event` to the audit log.
-async fn insert_event(conn: &mut SqliteConnection, event: &AuditEvent) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_events (kind, org_id, user_id, actor, at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(event.kind.as_str())
-    .bind(event.org_id.as_str())
-    .bind(event.user_id.as_str())
-    .bind(event.actor.as_str())
-    .bind(event.at.unix_millis())
     .execute(&mut *conn)
     .await
     .map_err(StoreError::new)?;

@@ -1,12 +1,14 @@
 //! Many callers at once, in two stores opened on one file as two server
 //! processes would: each one-time record is spent by exactly one caller,
-//! and each version of a user is changed by exactly one writer.
+//! each version of a user is changed by exactly one writer, and each
+//! version of an org's guard is passed by exactly one change.
 
 use std::sync::Arc;
 
 use domain::{AuditKind, Challenge, ChallengePurpose, UserKind};
 use ports::{
-    AuditLog, InsertUserError, OneTimeStore, SecretStore, UpdateUserError, UserRepository,
+    AuditLog, InsertUserError, OneTimeStore, PermissionRepository, SecretStore, UpdateUserError,
+    UserRepository,
 };
 use store_sqlite::SqliteStore;
 use tokio::sync::Barrier;
@@ -91,7 +93,7 @@ async fn of_many_updates_from_one_version_exactly_one_is_stored() {
         } else {
             domain::set_active(&caller, &jane, false, T0).unwrap().unwrap()
         };
-        async move { store.update_user(&changed, &change).await.map(|()| changed) }
+        async move { store.update_user(&changed, &change, None).await.map(|()| changed) }
     })
     .await;
 
@@ -106,6 +108,39 @@ async fn of_many_updates_from_one_version_exactly_one_is_stored() {
     let events = stores[1].events(&acme.org.id).await.unwrap();
     assert_eq!(events.len(), 3, "the org, jane, and one change");
     assert_ne!(events[2].kind, AuditKind::UserCreated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_many_guarded_changes_from_one_guard_version_exactly_one_is_stored() {
+    let db = Db::new();
+    let stores = two_processes(&db).await;
+    let acme = OrgFixture::create(&stores[0], "acme").await;
+    let mut members = Vec::new();
+    for i in 0..CALLERS {
+        let name = format!("member{i}@example.com");
+        members.push(acme.insert_user(&stores[0], &name, UserKind::CustomerEmployee).await);
+    }
+    let guard = stores[1].assigners(&acme.org.id).await.unwrap().guard;
+    let caller = acme.caller();
+
+    // Each deactivates another user, so only the guard can refuse them.
+    let updated = all_at_once(&stores, |i, store| {
+        let (inactive, change) =
+            domain::set_active(&caller, &members[i], false, T0).unwrap().unwrap();
+        let guard = guard.clone();
+        async move { store.update_user(&inactive, &change, Some(guard)).await }
+    })
+    .await;
+
+    assert_eq!(updated.iter().filter(|r| r.is_ok()).count(), 1, "{updated:?}");
+    for lost in updated.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(matches!(lost, UpdateUserError::Conflict), "{lost:?}");
+    }
+    let listed = stores[0].list_users(&acme.org.id, None, None, 100).await.unwrap();
+    assert_eq!(listed.users.iter().filter(|u| !u.is_active()).count(), 1);
+    assert_eq!(stores[0].assigners(&acme.org.id).await.unwrap().guard.version, 1);
+    let events = stores[1].events(&acme.org.id).await.unwrap();
+    assert_eq!(events.len(), 1 + CALLERS + 1, "the org, the members, and one change");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

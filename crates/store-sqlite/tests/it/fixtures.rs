@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::{
     AssignmentId, AuditEvent, AuditKind, Caller, CredId, Credential, CredentialKind,
-    CredentialUuid, ID_RANDOM_BYTES, LifecycleState, Org, OrgId, OrgName, Permission,
-    PermissionAssignment, PermissionId, Timestamp, User, UserActionToken, UserId, UserKind,
-    Username,
+    CredentialUuid, ID_RANDOM_BYTES, LifecycleState, Operation, Org, OrgId, OrgName, Permission,
+    PermissionAssignment, PermissionId, PermissionName, Timestamp, User, UserActionToken, UserId,
+    UserKind, Username,
 };
-use ports::UserRepository;
+use ports::{PermissionRepository, UserRepository};
 use store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
@@ -103,6 +103,21 @@ impl OrgFixture {
         Caller::from_token_subject(self.admin.clone(), &self.org.id).expect("an active admin")
     }
 
+    /// Creates a permission of this org, by the admin.
+    pub(crate) async fn create_permission(
+        &self,
+        store: &SqliteStore,
+        name: &str,
+        operations: &[Operation],
+    ) -> Permission {
+        let id = PermissionId::from_random(&fresh_random());
+        let name = PermissionName::parse(name).expect("a valid permission name");
+        let (permission, event) =
+            domain::create_permission(&self.caller(), id, name, operations.to_vec(), T0);
+        store.insert_permission(&permission, &event).await.expect("the permission is inserted");
+        permission
+    }
+
     /// Inserts an active user of this org, created by the admin.
     pub(crate) async fn insert_user(
         &self,
@@ -168,6 +183,7 @@ pub(crate) fn event(kind: AuditKind, user: &User, actor: &UserId, at: Timestamp)
         kind,
         org_id: user.org_id.clone(),
         user_id: user.id.clone(),
+        permission_id: None,
         actor: actor.clone(),
         at,
     }

@@ -4,5 +4,6 @@
 mod concurrency;
 mod fixtures;
 mod one_time;
+mod permissions;
 mod schema;
 mod users;

@@ -1,13 +1,14 @@
 //! Opening databases, migrating them, the server's secrets, and stored data
 //! that does not parse.
 
-use domain::UserKind;
-use ports::{SecretStore, UserRepository};
+use domain::{AuditKind, OrgId, PermissionId, UserId, UserKind};
+use ports::{AuditLog, PermissionRepository, SecretStore, UserRepository};
 use sqlx::Connection;
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnection;
 use store_sqlite::SqliteStore;
 
-use crate::fixtures::{Db, OrgFixture};
+use crate::fixtures::{Db, OrgFixture, T0, fresh_random};
 
 #[tokio::test]
 async fn reopening_a_database_migrates_it_again_and_keeps_its_data() {
@@ -86,4 +87,62 @@ async fn stored_data_that_does_not_parse_is_a_store_error() {
     let error = store.find_user(&jane.id).await.expect_err("an unknown kind is refused");
     assert!(error.to_string().contains("kind"), "{error}");
     assert!(store.list_users(&acme.org.id, None, None, 10).await.is_err());
+}
+
+#[tokio::test]
+async fn a_database_of_the_first_schema_is_upgraded_with_its_data() {
+    let db = Db::new();
+    let first = tempfile::tempdir().unwrap();
+    let name = "0001_orgs_users_and_one_time_records.sql";
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(name);
+    std::fs::copy(source, first.path().join(name)).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", db.path().display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    Migrator::new(first.path()).await.unwrap().run(&mut conn).await.unwrap();
+    let org = OrgId::from_random(&fresh_random());
+    let permission = PermissionId::from_random(&fresh_random());
+    let user = UserId::from_random(&fresh_random());
+    let at = T0.unix_millis();
+    sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES (?, 'acme', ?)")
+        .bind(org.as_str())
+        .bind(at)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO permissions (id, org_id, name, operations, is_immutable, is_archived, \
+         created_at, updated_at) VALUES (?, ?, 'Assigners', '[\"Permissions:Assign\"]', 0, 0, ?, ?)",
+    )
+    .bind(permission.as_str())
+    .bind(org.as_str())
+    .bind(at)
+    .bind(at)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO audit_events (kind, org_id, user_id, actor, at) \
+         VALUES ('UserCreated', ?, ?, ?, ?)",
+    )
+    .bind(org.as_str())
+    .bind(user.as_str())
+    .bind(user.as_str())
+    .bind(at)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = db.open().await;
+
+    let stored = store.find_permission(&permission).await.unwrap().unwrap();
+    assert_eq!(stored.version, 0);
+    assert_eq!(stored.name.as_str(), "Assigners");
+    let snapshot = store.assigners(&org).await.unwrap();
+    assert_eq!(snapshot.guard.version, 0);
+    assert_eq!(snapshot.assigners, vec![]);
+    let events = store.events(&org).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, AuditKind::UserCreated);
+    assert_eq!(events[0].permission_id, None);
 }

@@ -1,0 +1,226 @@
+//! [`PermissionRepository`] on SQLite: permissions, each change in one
+//! transaction with its audit event, the live assignments of a permission,
+//! and who can assign permissions in an org.
+
+use async_trait::async_trait;
+use domain::{Assignment, AuditEvent, Operation, OrgId, Permission, PermissionId};
+use ports::{
+    AssignersSnapshot, InsertPermissionError, OrgGuard, PermissionPage, PermissionRepository,
+    StoreError, UpdatePermissionError,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use crate::SqliteStore;
+use crate::audit::insert_event;
+use crate::decode::{self, ASSIGNMENT_COLUMNS, PERMISSION_COLUMNS};
+use crate::guard;
+
+/// What SQLite names in the message of a unique violation on the index of
+/// live permission names (`permissions_live_name`); other unique
+/// violations, such as a reused id, are store failures.
+const PERMISSION_NAME_COLUMN: &str = "permissions.name";
+
+/// Occurs when the guard version is asked of an org that does not exist.
+#[derive(Debug, thiserror::Error)]
+#[error("org {0} does not exist")]
+struct UnknownOrg(OrgId);
+
+/// Whether `error` is the violation of the unique live permission name.
+fn is_name_taken(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(error)
+        if error.is_unique_violation() && error.message().contains(PERMISSION_NAME_COLUMN))
+}
+
+#[async_trait]
+impl PermissionRepository for SqliteStore {
+    async fn insert_permission(
+        &self,
+        permission: &Permission,
+        event: &AuditEvent,
+    ) -> Result<(), InsertPermissionError> {
+        let mut tx = self.begin_write().await?;
+
+        insert_permission_row(&mut tx, permission).await?;
+        insert_event(&mut tx, event).await?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        Ok(())
+    }
+
+    async fn find_permission(&self, id: &PermissionId) -> Result<Option<Permission>, StoreError> {
+        let sql = format!("SELECT {PERMISSION_COLUMNS} FROM permissions WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::new)?;
+        row.as_ref().map(decode::permission).transpose()
+    }
+
+    async fn list_permissions(
+        &self,
+        org: &OrgId,
+        after: Option<PermissionId>,
+        limit: usize,
+    ) -> Result<PermissionPage, StoreError> {
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {PERMISSION_COLUMNS} FROM permissions "));
+        query.push("WHERE org_id = ").push_bind(org.as_str());
+        if let Some(after) = &after {
+            query.push(" AND id > ").push_bind(after.as_str());
+        }
+        // One row more than asked tells whether another page follows.
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+        query.push(" ORDER BY id LIMIT ").push_bind(fetch);
+        let rows = query.build().fetch_all(&self.pool).await.map_err(StoreError::new)?;
+        let has_more = rows.len() > limit;
+        let permissions =
+            rows.iter().take(limit).map(decode::permission).collect::<Result<_, _>>()?;
+        Ok(PermissionPage { permissions, has_more })
+    }
+
+    async fn update_permission(
+        &self,
+        permission: &Permission,
+        event: &AuditEvent,
+        guard: Option<OrgGuard>,
+    ) -> Result<(), UpdatePermissionError> {
+        let mut tx = self.begin_write().await?;
+
+        // The guard first: a change decided on a stale picture of the org is
+        // a conflict, whatever else it would break.
+        if let Some(guard) = &guard {
+            if !guard::bump(&mut tx, guard, &permission.org_id).await? {
+                tx.rollback().await.map_err(StoreError::new)?;
+                return Err(UpdatePermissionError::Conflict);
+            }
+        }
+        // A permission moves to no other org, so the org is part of the
+        // match, as the version is.
+        let updated = sqlx::query(
+            "UPDATE permissions SET name = ?, operations = ?, is_immutable = ?, \
+             is_archived = ?, created_at = ?, updated_at = ?, version = version + 1 \
+             WHERE id = ? AND org_id = ? AND version = ?",
+        )
+        .bind(permission.name.as_str())
+        .bind(decode::operations_json(&permission.operations)?)
+        .bind(permission.is_immutable)
+        .bind(permission.is_archived)
+        .bind(permission.created_at.unix_millis())
+        .bind(permission.updated_at.unix_millis())
+        .bind(permission.id.as_str())
+        .bind(permission.org_id.as_str())
+        .bind(decode::version_column(permission.version)?)
+        .execute(&mut *tx)
+        .await;
+        let changed = match updated {
+            Err(error) if is_name_taken(&error) => return Err(UpdatePermissionError::NameTaken),
+            Err(error) => return Err(StoreError::new(error).into()),
+            Ok(done) => done.rows_affected(),
+        };
+        if changed == 0 {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(UpdatePermissionError::Conflict);
+        }
+
+        if permission.is_archived {
+            sqlx::query(
+                "UPDATE permission_assignments SET ended_at = ? \
+                 WHERE permission_id = ? AND ended_at IS NULL",
+            )
+            .bind(event.at.unix_millis())
+            .bind(permission.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::new)?;
+        }
+        insert_event(&mut tx, event).await?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        Ok(())
+    }
+
+    async fn list_assignments(
+        &self,
+        permission: &PermissionId,
+    ) -> Result<Vec<Assignment>, StoreError> {
+        let sql = format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM permission_assignments \
+             WHERE permission_id = ? AND ended_at IS NULL ORDER BY created_at, rowid"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(permission.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::new)?;
+        rows.iter().map(decode::assignment_record).collect()
+    }
+
+    async fn assigners(&self, org: &OrgId) -> Result<AssignersSnapshot, StoreError> {
+        // One read transaction: both statements see one snapshot, so the
+        // assigners are those of the guard version read with them.
+        let mut tx = self.begin_read().await?;
+
+        let row = sqlx::query("SELECT guard_version FROM orgs WHERE id = ?")
+            .bind(org.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::new)?;
+        let Some(row) = row else {
+            return Err(StoreError::new(UnknownOrg(org.clone())));
+        };
+        let version = decode::version(&row, "guard_version")?;
+        let rows = sqlx::query(
+            "SELECT DISTINCT a.user_id FROM permission_assignments AS a \
+             JOIN permissions AS p ON p.id = a.permission_id \
+             JOIN users AS u ON u.id = a.user_id \
+             WHERE a.org_id = ? AND a.ended_at IS NULL AND p.is_archived = 0 \
+             AND u.state = 'Active' \
+             AND EXISTS (SELECT 1 FROM json_each(p.operations) AS op WHERE op.value = ?) \
+             ORDER BY a.user_id",
+        )
+        .bind(org.as_str())
+        .bind(Operation::AssignPermission.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::new)?;
+        let assigners = rows
+            .iter()
+            .map(|row| {
+                let id: String = row.try_get("user_id").map_err(StoreError::new)?;
+                domain::UserId::parse(&id).map_err(|error| decode::corrupt("user_id", error))
+            })
+            .collect::<Result<_, _>>()?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        let guard = OrgGuard { org_id: org.clone(), version };
+        Ok(AssignersSnapshot { guard, assigners })
+    }
+}
+
+/// Inserts `permission` at version 0.
+pub(crate) async fn insert_permission_row(
+    conn: &mut SqliteConnection,
+    permission: &Permission,
+) -> Result<(), InsertPermissionError> {
+    let operations = decode::operations_json(&permission.operations)?;
+    let inserted = sqlx::query(
+        "INSERT INTO permissions (id, org_id, name, operations, is_immutable, \
+         is_archived, created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+    )
+    .bind(permission.id.as_str())
+    .bind(permission.org_id.as_str())
+    .bind(permission.name.as_str())
+    .bind(operations)
+    .bind(permission.is_immutable)
+    .bind(permission.is_archived)
+    .bind(permission.created_at.unix_millis())
+    .bind(permission.updated_at.unix_millis())
+    .execute(&mut *conn)
+    .await;
+    match inserted {
+        Err(error) if is_name_taken(&error) => Err(InsertPermissionError::NameTaken),
+        Err(error) => Err(StoreError::new(error).into()),
+        Ok(_) => Ok(()),
+    }
+}
