@@ -4,6 +4,14 @@
 //! OID and, for elliptic curves, its named curve. Whatever a client says
 //! about the algorithm is never consulted, so a key cannot be made to verify
 //! under rules it was not made for.
+//!
+//! Verifying reads the same few keys again and again, so the keys that
+//! parsed are kept by their PEM text: decoding the PEM and reading the SPKI
+//! (once to choose the algorithm, once into aws-lc-rs) costs some 5 % of a
+//! P-256 verification, which every signed request would pay again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_ASN1, ECDSA_P256K1_SHA256_ASN1, ED25519, ParsedPublicKey,
@@ -21,12 +29,44 @@ const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.1
 
 const PEM_TAG: &str = "PUBLIC KEY";
 
+/// How many parsed keys are kept. When full, all are forgotten at once:
+/// memory stays bounded whatever keys come, and a server verifies with far
+/// fewer keys than this between two such resets.
+const KEPT_KEYS: usize = 4096;
+
+/// The keys that parsed, by their PEM text. A text always parses to the same
+/// key, so an entry is never stale; a text that did not parse is not kept,
+/// so it is refused afresh every time.
+static PARSED: LazyLock<Mutex<HashMap<String, Arc<PublicKey>>>> = LazyLock::new(Default::default);
+
 /// A public key that parsed, with the algorithm its SPKI names.
 pub(crate) struct PublicKey {
     /// The algorithm the key is for.
     pub(crate) algorithm: KeyAlgorithm,
     /// The key, ready to verify under that algorithm's rules.
     pub(crate) key: ParsedPublicKey,
+}
+
+/// [`parse`], once for each PEM text.
+pub(crate) fn parse_kept(pem_text: &str) -> Result<Arc<PublicKey>, PublicKeyError> {
+    if let Some(key) = parsed_keys().get(pem_text) {
+        return Ok(Arc::clone(key));
+    }
+
+    // Parsed outside the lock, so that no verification waits for another
+    // key's parse; two callers racing on one new key both parse it.
+    let key = Arc::new(parse(pem_text)?);
+    let mut parsed = parsed_keys();
+    if parsed.len() >= KEPT_KEYS {
+        parsed.clear();
+    }
+    parsed.insert(pem_text.to_owned(), Arc::clone(&key));
+    Ok(key)
+}
+
+fn parsed_keys() -> MutexGuard<'static, HashMap<String, Arc<PublicKey>>> {
+    // Entries go in whole, so a panic elsewhere cannot leave a wrong one.
+    PARSED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Parses a PEM SubjectPublicKeyInfo and checks that it can verify.
@@ -126,4 +166,26 @@ fn verification_algorithm(algorithm: KeyAlgorithm) -> &'static dyn VerificationA
 
 fn refuse(reason: impl Into<String>) -> PublicKeyError {
     PublicKeyError { reason: reason.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_parsed_once_a_refused_text_every_time_and_the_kept_keys_stay_bounded() {
+        let pem = crate::generate_p256_key().unwrap().public_key_pem;
+        let first = parse_kept(&pem).unwrap();
+        let again = parse_kept(&pem).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(again.algorithm, KeyAlgorithm::EcdsaP256);
+
+        assert!(parse_kept("garbage").is_err());
+        assert!(!parsed_keys().contains_key("garbage"));
+
+        for _ in 0..=KEPT_KEYS {
+            parse_kept(&crate::generate_p256_key().unwrap().public_key_pem).unwrap();
+        }
+        assert!(parsed_keys().len() <= KEPT_KEYS);
+    }
 }
