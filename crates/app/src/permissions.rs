@@ -294,16 +294,18 @@ impl<P: Ports> Service<P> {
         identity_id: &str,
     ) -> Result<Assignment, AssignPermissionError> {
         self.authorize(caller, Operation::AssignPermission, signed).await?;
-        let permission = self
-            .load_permission(caller, permission_id)
-            .await?
-            .ok_or(domain::AssignPermissionError::PermissionNotFound)?;
         let Ok(user_id) = UserId::parse(identity_id) else {
             return Err(domain::AssignPermissionError::UserNotFound.into());
         };
         let assignment_id = AssignmentId::from_random(&ports::random_array(&self.random));
 
+        // The permission is read again on every attempt: a store refuses an
+        // assignment of a permission archived meanwhile as a conflict.
         retry_on_conflict(|| async {
+            let permission = self
+                .load_permission(caller, permission_id)
+                .await?
+                .ok_or(domain::AssignPermissionError::PermissionNotFound)?;
             let target = self
                 .users
                 .find_user(&user_id)
