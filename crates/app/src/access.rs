@@ -1,7 +1,7 @@
 //! Who is calling, and whether it may do what it asks.
 
 use domain::{
-    Caller, NotAuthorized, Operation, UserActionError, UserActionRequest, UserActionToken,
+    Caller, Nonce, NotAuthorized, Operation, UserActionError, UserActionRequest, UserActionToken,
 };
 use ports::{AuthTokens, Clock, OneTimeStore, StoreError, UserRepository};
 
@@ -33,6 +33,18 @@ pub enum AccessError {
     Store(#[from] StoreError),
 }
 
+/// Occurs when a request's nonce (`X-DFNS-NONCE`) is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum NonceError {
+    /// Occurs when the nonce is missing but required, malformed, stale, or
+    /// was presented before.
+    #[error(transparent)]
+    Refused(#[from] domain::NonceError),
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// A state-changing request as it arrived: what was sent, and the user
 /// action token that came with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +70,35 @@ impl<P: Ports> Service<P> {
         let user = self.users.find_user(&claims.user_id).await?;
         user.and_then(|user| Caller::from_token_subject(user, &claims.org_id))
             .ok_or(AuthenticateError::Unauthenticated)
+    }
+
+    /// Checks a request's nonce, the `X-DFNS-NONCE` header: absent is fine
+    /// unless `required`; present, it must parse, be fresh, and never have
+    /// been presented before. It is then used up, whatever the request
+    /// goes on to do.
+    #[tracing::instrument(name = "check_nonce", skip_all)]
+    pub async fn check_nonce(
+        &self,
+        header: Option<&str>,
+        required: bool,
+    ) -> Result<(), NonceError> {
+        let Some(header) = header else {
+            return if required {
+                Err(domain::NonceError::MissingOrInvalid.into())
+            } else {
+                Ok(())
+            };
+        };
+        let nonce = Nonce::parse(header)?;
+        nonce.check_fresh(self.clock.now())?;
+
+        // Only a fresh nonce is recorded: presented again after
+        // `expires_at`, it is refused above as stale, which is what lets
+        // the store forget it then.
+        if !self.one_time.use_nonce(nonce.uuid(), nonce.expires_at()).await? {
+            return Err(domain::NonceError::AlreadyUsed.into());
+        }
+        Ok(())
     }
 
     /// Checks that `caller` holds `operation` and that `signed` carries an

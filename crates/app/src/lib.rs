@@ -8,8 +8,8 @@
 //! maps to statuses.
 //!
 //! The order of checks on a protected request is part of the contract:
-//! authentication, then permission, then the user action, then the target,
-//! then the lifecycle rule, then the change.
+//! authentication, then the request nonce, then permission, then the user
+//! action, then the target, then the lifecycle rule, then the change.
 
 mod access;
 mod assertion;
@@ -27,7 +27,7 @@ use ports::{
     UserRepository,
 };
 
-pub use access::{AccessError, AuthenticateError, SignedRequest};
+pub use access::{AccessError, AuthenticateError, NonceError, SignedRequest};
 pub use assertion::{
     ActionError, ActionInitError, Assertion, IssuedChallenge, LoginError, LoginInitError,
 };

@@ -15,6 +15,7 @@ mod challenge;
 mod credential;
 mod id;
 mod lifecycle;
+mod nonce;
 mod operation;
 mod org;
 mod permission;
@@ -35,6 +36,7 @@ pub use lifecycle::{
     ArchiveUserError, ChangeActiveError, CreateUserError, NewUser, archive_user, create_user,
     set_active,
 };
+pub use nonce::{MAX_NONCE_UUID_CHARS, MIN_NONCE_UUID_CHARS, NONCE_WINDOW, Nonce, NonceError};
 pub use org::{Org, OrgName, OrgNameError};
 pub use operation::{Operation, UnknownOperation};
 pub use permission::{MAX_PERMISSION_NAME_CHARS, Assignment, Permission, PermissionAssignment, PermissionName, PermissionNameError};

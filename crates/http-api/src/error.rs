@@ -4,7 +4,8 @@ use app::{
     AccessError, ActionError, ActionInitError, ArchivePermissionError, ArchiveUserError,
     AssignPermissionError, AuthenticateError, ChangeActiveError, CreatePermissionError,
     CreateUserError, GetPermissionError, GetUserError, ListAssignmentsError, ListPermissionsError,
-    ListUsersError, LoginError, LoginInitError, RevokeAssignmentError, UpdatePermissionError,
+    ListUsersError, LoginError, LoginInitError, NonceError, RevokeAssignmentError,
+    UpdatePermissionError,
 };
 use axum::Json;
 use axum::http::StatusCode;
@@ -92,6 +93,15 @@ impl From<AuthenticateError> for ApiError {
         match error {
             AuthenticateError::Unauthenticated => ApiError::unauthorized(error.to_string()),
             AuthenticateError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<NonceError> for ApiError {
+    fn from(error: NonceError) -> ApiError {
+        match error {
+            NonceError::Refused(e) => ApiError::bad_request(e.to_string()),
+            NonceError::Store(e) => e.into(),
         }
     }
 }

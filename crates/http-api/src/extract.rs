@@ -16,7 +16,16 @@ use crate::{ApiError, ApiState, MAX_BODY_BYTES};
 /// The header that carries a user-action token.
 const USER_ACTION_HEADER: &str = "x-dfns-useraction";
 
-/// The authenticated caller of a request.
+/// The header that carries the legacy request nonce.
+const NONCE_HEADER: &str = "x-dfns-nonce";
+
+/// The authenticated caller of a request, whose nonce, if it sent one or
+/// the server requires one, was fresh and unused.
+///
+/// The nonce is checked after the bearer token, so that a caller who is
+/// not authenticated learns that first, and before anything else, so that
+/// a replayed request is refused before its permission or body is looked
+/// at.
 pub(crate) struct Authenticated(pub(crate) Caller);
 
 impl<P: Ports> FromRequestParts<Arc<ApiState<P>>> for Authenticated {
@@ -37,8 +46,35 @@ impl<P: Ports> FromRequestParts<Arc<ApiState<P>>> for Authenticated {
             return Err(ApiError::unauthorized("authentication token is missing or invalid"));
         };
         let caller = state.service.authenticate(bearer).await?;
+        let nonce = nonce_header(&parts.headers);
+        state.service.check_nonce(nonce.as_deref(), state.options.require_nonce).await?;
         Ok(Authenticated(caller))
     }
+}
+
+/// A request without a bearer token whose nonce, if it sent one, was fresh
+/// and unused. The server's option to require a nonce is for
+/// authenticated requests only, so a login never needs one.
+pub(crate) struct NonceChecked;
+
+impl<P: Ports> FromRequestParts<Arc<ApiState<P>>> for NonceChecked {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState<P>>,
+    ) -> Result<Self, Self::Rejection> {
+        let nonce = nonce_header(&parts.headers);
+        state.service.check_nonce(nonce.as_deref(), false).await?;
+        Ok(NonceChecked)
+    }
+}
+
+/// The `X-DFNS-NONCE` header, if any. A value that is not text cannot be
+/// base64url, and is kept as the invalid text it is rather than taken for
+/// a missing header.
+fn nonce_header(headers: &HeaderMap) -> Option<String> {
+    headers.get(NONCE_HEADER).map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 /// A state-changing request, as the user action must match it: method,

@@ -10,7 +10,7 @@ use domain::{UserActionRequest, UserKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::extract::{Authenticated, RawBody, Signed, parse_json, parse_json_for};
+use crate::extract::{Authenticated, NonceChecked, RawBody, Signed, parse_json, parse_json_for};
 use crate::wire::{
     ActionInitBody, ChallengeJson, CreateUserBody, LoginInitBody, Page, ServerKind,
     SignedChallengeBody, UserJson, decode_page_token, parse_limit,
@@ -21,6 +21,7 @@ type AppState<P> = State<Arc<ApiState<P>>>;
 
 pub(crate) async fn login_init<P: Ports>(
     State(state): AppState<P>,
+    _nonce: NonceChecked,
     RawBody(body): RawBody,
 ) -> Result<Json<ChallengeJson>, ApiError> {
     let body: LoginInitBody = parse_json(&body)?;
@@ -30,6 +31,7 @@ pub(crate) async fn login_init<P: Ports>(
 
 pub(crate) async fn login<P: Ports>(
     State(state): AppState<P>,
+    _nonce: NonceChecked,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let body: SignedChallengeBody = parse_json(&body)?;

@@ -1,7 +1,8 @@
 //! The HTTP API of orgusers: the `/auth` endpoints on axum.
 //!
 //! Handlers do three things: turn the request into the use case's input
-//! (authentication first, then the body), call one method of
+//! (authentication first, then the request nonce, then the body), call one
+//! method of
 //! [`app::Service`], and turn its answer or error into JSON. Every error,
 //! including a rejected extractor or an unknown route, leaves as the
 //! contract's body `{"error": {"status", "message"}}`; unexpected errors are
@@ -26,14 +27,23 @@ pub use error::ApiError;
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How the API treats what the contract leaves to the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApiOptions {
+    /// Whether every authenticated request must carry an `X-DFNS-NONCE`
+    /// header. Without it, a nonce is checked only when one is sent.
+    pub require_nonce: bool,
+}
+
 /// The state every handler shares.
 struct ApiState<P: Ports> {
     service: Arc<Service<P>>,
+    options: ApiOptions,
 }
 
 /// The router of the whole API over `service`.
-pub fn router<P: Ports>(service: Arc<Service<P>>) -> Router {
-    let state = Arc::new(ApiState { service });
+pub fn router<P: Ports>(service: Arc<Service<P>>, options: ApiOptions) -> Router {
+    let state = Arc::new(ApiState { service, options });
     Router::new()
         .route("/auth/login/init", post(handlers::login_init::<P>))
         .route("/auth/login", post(handlers::login::<P>))

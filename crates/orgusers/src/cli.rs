@@ -47,6 +47,10 @@ pub(crate) struct ServeArgs {
     /// The email of the first admin, when the database is empty.
     #[arg(long, default_value = DEFAULT_ADMIN_EMAIL)]
     pub(crate) admin_email: String,
+    /// Refuse every authenticated request without an `X-DFNS-NONCE`
+    /// header. Without this flag a nonce is checked only when one is sent.
+    #[arg(long, env = "ORGUSERS_REQUIRE_NONCE")]
+    pub(crate) require_nonce: bool,
 }
 
 impl ServeArgs {

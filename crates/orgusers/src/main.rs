@@ -15,6 +15,7 @@ use anyhow::Context;
 use app::{Ports, Service};
 use auth_token::JwtTokens;
 use clap::Parser;
+use http_api::ApiOptions;
 use ports::SecretStore;
 use signature::KeyVerifier;
 use store_sqlite::SqliteStore;
@@ -61,7 +62,15 @@ async fn open(database: &str) -> anyhow::Result<Service<Production>> {
     let candidate = auth_token::generate_signing_key();
     let signing_key = store.token_signing_key(&candidate).await?;
     let tokens = JwtTokens::from_pkcs8(&signing_key).context("the stored signing key")?;
-    Ok(Service::new(store.clone(), store, KeyVerifier::new(), tokens, SystemClock, SystemRandom))
+    Ok(Service::new(
+        store.clone(),
+        store.clone(),
+        store,
+        KeyVerifier::new(),
+        tokens,
+        SystemClock,
+        SystemRandom,
+    ))
 }
 
 async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
@@ -77,7 +86,8 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%address, "serving");
     announce(address);
 
-    let router = http_api::router(Arc::new(service));
+    let options = ApiOptions { require_nonce: args.require_nonce };
+    let router = http_api::router(Arc::new(service), options);
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }

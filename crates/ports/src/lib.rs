@@ -263,7 +263,8 @@ pub trait PermissionRepository: Send + Sync + 'static {
     async fn assigners(&self, org: &OrgId) -> Result<AssignersSnapshot, StoreError>;
 }
 
-/// Things that are spent once: challenges and user-action grants.
+/// Things that are spent once: challenges, user-action grants and request
+/// nonces.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait OneTimeStore: Send + Sync + 'static {
@@ -295,6 +296,15 @@ pub trait OneTimeStore: Send + Sync + 'static {
         token: &UserActionToken,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// Records that a request presented the nonce `nonce`. The use cases
+    /// refuse it as stale after `expires_at`, so its record may be
+    /// forgotten then.
+    ///
+    /// MUST return `true` to exactly one caller for a nonce never recorded
+    /// before, even when many callers in many processes present it at once,
+    /// and `false` to every other.
+    async fn use_nonce(&self, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError>;
 }
 
 /// Keeps the server's own secrets, shared by every server instance that

@@ -6,9 +6,9 @@
 //! user names among an org's live users and unique permission names among
 //! its live permissions, compare-and-set updates of users, permissions and
 //! the org guard, audit events written with their change, challenges taken
-//! once and user actions spent once. It is meant for tests, benchmarks and
-//! services that embed orgusers without a database; its state lives as long
-//! as the process.
+//! once, user actions spent once and request nonces accepted once. It is
+//! meant for tests, benchmarks and services that embed orgusers without a
+//! database; its state lives as long as the process.
 //!
 //! Every operation takes the lock once, does its work on indexed maps and
 //! releases it before returning, so the lock is never held across an
@@ -192,6 +192,10 @@ impl OneTimeStore for MemoryStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         self.with(|t| t.spend_user_action(token, now))
+    }
+
+    async fn use_nonce(&self, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
+        self.with(|t| t.use_nonce(nonce, expires_at))
     }
 }
 

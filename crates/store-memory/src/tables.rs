@@ -126,6 +126,12 @@ pub(crate) struct Tables {
     audit: HashMap<OrgId, Vec<AuditEvent>>,
     challenges: HashMap<ChallengeId, Challenge>,
     user_actions: HashMap<UserActionToken, UserActionGrant>,
+    /// Every request nonce presented, with the time it goes stale.
+    ///
+    /// FIXME: stale nonces are never forgotten; a sweep of the entries
+    /// whose time has passed, run with the server's clock, would bound the
+    /// map.
+    nonces: HashMap<String, Timestamp>,
     token_signing_key: Option<Vec<u8>>,
 }
 
@@ -439,6 +445,14 @@ impl Tables {
             }
             _ => false,
         }
+    }
+
+    pub(crate) fn use_nonce(&mut self, nonce: &str, expires_at: Timestamp) -> bool {
+        if self.nonces.contains_key(nonce) {
+            return false;
+        }
+        self.nonces.insert(nonce.to_owned(), expires_at);
+        true
     }
 
     pub(crate) fn token_signing_key(&mut self, candidate: &[u8]) -> Vec<u8> {

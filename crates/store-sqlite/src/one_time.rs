@@ -1,6 +1,6 @@
-//! [`OneTimeStore`] on SQLite: challenges and user-action grants, each
-//! spent by one conditional statement that SQLite runs atomically, so at
-//! most one caller in any process wins.
+//! [`OneTimeStore`] on SQLite: challenges, user-action grants and request
+//! nonces, each spent by one conditional statement that SQLite runs
+//! atomically, so at most one caller in any process wins.
 
 use async_trait::async_trait;
 use domain::UserActionToken;
@@ -101,5 +101,19 @@ impl OneTimeStore for SqliteStore {
                 .await
                 .map_err(StoreError::new)?;
         Ok(spent.rows_affected() == 1)
+    }
+
+    async fn use_nonce(&self, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
+        // The primary key decides: an insert of a nonce already recorded
+        // adds no row, whichever process made the first one.
+        let recorded = sqlx::query(
+            "INSERT INTO nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING",
+        )
+        .bind(nonce)
+        .bind(expires_at.unix_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::new)?;
+        Ok(recorded.rows_affected() == 1)
     }
 }

@@ -140,6 +140,11 @@ pub(crate) struct TestApp {
 
 impl TestApp {
     pub(crate) async fn new() -> TestApp {
+        TestApp::with_options(http_api::ApiOptions::default()).await
+    }
+
+    /// A fresh app whose router is built with `options`.
+    pub(crate) async fn with_options(options: http_api::ApiOptions) -> TestApp {
         let store = MemoryStore::new();
         let clock = Arc::new(AtomicI64::new(START_MILLIS));
         let tokens = JwtTokens::from_pkcs8(&auth_token::generate_signing_key()).unwrap();
@@ -154,13 +159,18 @@ impl TestApp {
         ));
         let admin_a = create_org(&service, "Org A", "admin@a.example").await;
         let admin_b = create_org(&service, "Org B", "admin@b.example").await;
-        let router = http_api::router(service);
+        let router = http_api::router(service, options);
         TestApp { router, store, clock, admin_a, admin_b }
     }
 
     /// The router, to serve on a real port.
     pub(crate) fn router(&self) -> Router {
         self.router.clone()
+    }
+
+    /// What the app's clock says now.
+    pub(crate) fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.clock.load(Ordering::SeqCst))
     }
 
     /// Moves the clock forward.

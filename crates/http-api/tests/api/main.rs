@@ -8,6 +8,7 @@ mod errors;
 mod harness;
 mod lifecycle;
 mod login;
+mod nonce;
 mod security;
 mod served;
 mod user_action;

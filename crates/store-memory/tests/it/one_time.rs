@@ -1,5 +1,5 @@
-//! Challenges taken once, user actions spent once, and the signing key
-//! stored once, also when many tasks race for them.
+//! Challenges taken once, user actions spent once, nonces accepted once,
+//! and the signing key stored once, also when many tasks race for them.
 
 use std::sync::Arc;
 
@@ -134,4 +134,32 @@ async fn every_caller_gets_the_first_stored_signing_key() {
     let stored = store.token_signing_key(b"too late").await.unwrap();
     assert_eq!(stored.len(), 48);
     assert!(keys.iter().all(|key| *key == stored));
+}
+
+#[tokio::test]
+async fn a_nonce_is_accepted_once_and_others_are_not_affected() {
+    let store = MemoryStore::new();
+
+    let first = store.use_nonce("0b6e7c4e-3f1a-4b8e", NOW).await.unwrap();
+    let again = store.use_nonce("0b6e7c4e-3f1a-4b8e", NOW).await.unwrap();
+    let other = store.use_nonce("0b6e7c4e-3f1a-4b8f", NOW).await.unwrap();
+
+    assert!(first);
+    assert!(!again);
+    assert!(other);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn racing_requests_use_a_nonce_once() {
+    let store = MemoryStore::new();
+
+    let mut racers = JoinSet::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        racers.spawn(async move { store.use_nonce("racing-nonce-uuid", NOW).await.unwrap() });
+    }
+    let outcomes = racers.join_all().await;
+
+    assert_eq!(outcomes.iter().filter(|accepted| **accepted).count(), 1);
+    assert_eq!(outcomes.len(), RACERS);
 }

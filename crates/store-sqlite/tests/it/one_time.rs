@@ -1,4 +1,4 @@
-//! Challenges and user-action grants.
+//! Challenges, user-action grants and request nonces.
 
 use domain::{
     Challenge, ChallengeId, ChallengePurpose, CredentialUuid, HttpMethod, OrgId, Timestamp,
@@ -66,4 +66,30 @@ async fn a_user_action_is_spent_once_and_still_found_afterwards() {
     let unknown = UserActionToken::from_wire("never-issued");
     assert_eq!(store.find_user_action(&unknown).await.unwrap(), None);
     assert!(!store.spend_user_action(&unknown, spent_at).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_nonce_is_accepted_once_by_every_process_on_the_file() {
+    let db = Db::new();
+    let (first, second) = (db.open().await, db.open().await);
+
+    assert!(first.use_nonce("0b6e7c4e-3f1a-4b8e", T0).await.unwrap());
+    assert!(!first.use_nonce("0b6e7c4e-3f1a-4b8e", T0).await.unwrap());
+    assert!(!second.use_nonce("0b6e7c4e-3f1a-4b8e", T0).await.unwrap());
+    assert!(second.use_nonce("0b6e7c4e-3f1a-4b8f", T0).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nonce_presented_by_many_at_once_is_accepted_once() {
+    let db = Db::new();
+    let stores = [db.open().await, db.open().await];
+
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let store = stores[i % 2].clone();
+        racers.spawn(async move { store.use_nonce("racing-nonce-uuid", T0).await.unwrap() });
+    }
+    let accepted = racers.join_all().await;
+
+    assert_eq!(accepted.iter().filter(|won| **won).count(), 1, "{accepted:?}");
 }
