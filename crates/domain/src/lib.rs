@@ -27,19 +27,22 @@ mod username;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use challenge::{
-    CHALLENGE_LIFETIME, CHALLENGE_RANDOM_BYTES, Challenge, ChallengeError, ChallengeId, ChallengePurpose, ClientData,
-    ClientDataError, ClientDataKind,
+    CHALLENGE_LIFETIME, CHALLENGE_RANDOM_BYTES, Challenge, ChallengeError, ChallengeId,
+    ChallengePurpose, ClientData, ClientDataError, ClientDataKind,
 };
 pub use credential::{CredId, Credential, CredentialKind};
-pub use id::{ID_RANDOM_BYTES, AssignmentId, CredentialUuid, IdError, OrgId, PermissionId, UserId};
+pub use id::{AssignmentId, CredentialUuid, ID_RANDOM_BYTES, IdError, OrgId, PermissionId, UserId};
 pub use lifecycle::{
     ArchiveUserError, ChangeActiveError, CreateUserError, NewUser, archive_user, create_user,
     set_active,
 };
 pub use nonce::{MAX_NONCE_UUID_CHARS, MIN_NONCE_UUID_CHARS, NONCE_WINDOW, Nonce, NonceError};
-pub use org::{Org, OrgName, OrgNameError};
 pub use operation::{Operation, UnknownOperation};
-pub use permission::{MAX_PERMISSION_NAME_CHARS, Assignment, Permission, PermissionAssignment, PermissionName, PermissionNameError};
+pub use org::{Org, OrgName, OrgNameError};
+pub use permission::{
+    Assignment, MAX_PERMISSION_NAME_CHARS, Permission, PermissionAssignment, PermissionName,
+    PermissionNameError,
+};
 pub use roles::{
     AssignPermissionError, LastAssigner, PermissionChangeError, RevokeAssignmentError,
     archive_permission, assign_permission, create_permission, keep_an_assigner, loses_assign,
@@ -48,7 +51,7 @@ pub use roles::{
 pub use time::{Duration, Timestamp};
 pub use user::{Caller, LifecycleState, NotAuthorized, UnknownUserKind, User, UserKind};
 pub use user_action::{
-    HttpMethod, USER_ACTION_LIFETIME, USER_ACTION_RANDOM_BYTES, UnknownHttpMethod, UserActionError, UserActionGrant,
-    UserActionRequest, UserActionToken,
+    HttpMethod, USER_ACTION_LIFETIME, USER_ACTION_RANDOM_BYTES, UnknownHttpMethod, UserActionError,
+    UserActionGrant, UserActionRequest, UserActionToken,
 };
 pub use username::{MAX_USERNAME_CHARS, Username, UsernameError};
