@@ -12,34 +12,21 @@
 //! assignment, live user names are unique per org, and a refused operation
 //! changes nothing.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
+use common::{NAMES, stored_user};
 use domain::{
-    ArchiveUserError, AssignmentId, Caller, CreateUserError, LifecycleState, NewUser, Operation,
-    OrgId, PermissionAssignment, PermissionId, Timestamp, User, UserId, UserKind, Username,
-    archive_user, create_user,
+    ArchiveUserError, AssignmentId, Caller, CreateUserError, NewUser, Operation, OrgId,
+    PermissionAssignment, PermissionId, Timestamp, User, UserId, UserKind, Username, archive_user,
+    create_user,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::Union;
 use proptest::test_runner::Config as ProptestConfig;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
-
-/// User names to pick from, each with the class of names it clashes with.
-/// The classes are written by hand, so the model does not borrow the
-/// domain's own notion of sameness: case and Unicode variants share one.
-const NAMES: &[(&str, usize)] = &[
-    ("Jane@x.io", 0),
-    ("jane@x.io", 0),
-    ("JANE@X.IO", 0),
-    ("jos\u{e9}@x.io", 1),
-    ("jose\u{301}@x.io", 1),
-    ("JOS\u{c9}@x.io", 1),
-    ("stra\u{df}e@x.de", 2),
-    ("STRASSE@x.de", 2),
-    ("bob@x.io", 3),
-    ("jane@x.com", 4),
-];
 
 /// How many orgs a run starts with, each with one admin.
 const ORGS: usize = 3;
@@ -402,21 +389,7 @@ impl StateMachineTest for ArchiveMachine {
     fn init_test(model: &Model) -> Table {
         let mut users = BTreeMap::new();
         for ((admin, name), org) in model.admins.iter().zip(&model.orgs) {
-            let user = User {
-                id: admin.clone(),
-                org_id: org.clone(),
-                kind: UserKind::CustomerEmployee,
-                username: Username::parse(NAMES[*name].0).expect("the names are valid"),
-                credential_uuid: None,
-                is_registered: false,
-                is_service_account: false,
-                is_sso_required: false,
-                external_id: None,
-                state: LifecycleState::Active,
-                assignments: assignments(admin, Grant::Both),
-                created_at: Timestamp::from_unix_millis(0),
-                version: 0,
-            };
+            let user = stored_user(admin, org, *name, assignments(admin, Grant::Both));
             users.insert(admin.clone(), user);
         }
         Table { previous: users.clone(), users, last: None, clock: 0 }
