@@ -18,7 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use domain::{Duration, OrgName, Timestamp, User, UserId, Username};
 use http_body_util::BodyExt;
-use ports::{AuditLog, Clock, Randomness, UserRepository};
+use ports::{AuditLog, Clock, PermissionRepository, Randomness, UserRepository};
 use serde_json::{Value, json};
 use signature::KeyVerifier;
 use store_memory::MemoryStore;
@@ -405,11 +405,140 @@ impl TestApp {
         let id = UserId::parse(id).unwrap();
         self.store.find_user(&id).await.unwrap().unwrap()
     }
+
+    /// `GET path` with the session's login token.
+    pub(crate) async fn get(&self, session: &Session, path: &str) -> Reply {
+        self.call(Method::GET, path, Some(&session.token), None, "").await
+    }
+
+    /// The id of `OrgAdmin` in the org of `user`, read from the store so
+    /// that any test can arrange with it.
+    pub(crate) async fn org_admin_id(&self, user: &TestUser) -> String {
+        let org = domain::OrgId::parse(&user.org_id).unwrap();
+        let page = self.store.list_permissions(&org, None, 200).await.unwrap();
+        let org_admin = page.permissions.iter().find(|p| p.is_immutable).unwrap();
+        org_admin.id.to_string()
+    }
+
+    /// `POST /permissions`, signed, for `name` granting `operations`.
+    pub(crate) async fn create_permission(
+        &self,
+        session: &Session,
+        name: &str,
+        operations: &[&str],
+    ) -> Reply {
+        let body = json!({"name": name, "operations": operations}).to_string();
+        self.signed(session, Method::POST, "/permissions", &body).await
+    }
+
+    /// The id of a new permission, which must be created.
+    pub(crate) async fn new_permission(
+        &self,
+        session: &Session,
+        name: &str,
+        operations: &[&str],
+    ) -> String {
+        let (status, permission) = self.create_permission(session, name, operations).await;
+        assert_eq!(status, StatusCode::OK, "{permission}");
+        permission["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /permissions/{permission_id}/assignments`, signed.
+    pub(crate) async fn assign(
+        &self,
+        session: &Session,
+        permission_id: &str,
+        user_id: &str,
+    ) -> Reply {
+        let path = format!("/permissions/{permission_id}/assignments");
+        let body = json!({"identityId": user_id}).to_string();
+        self.signed(session, Method::POST, &path, &body).await
+    }
+
+    /// The id of a new assignment, which must be made.
+    pub(crate) async fn grant(
+        &self,
+        session: &Session,
+        permission_id: &str,
+        user_id: &str,
+    ) -> String {
+        let (status, assignment) = self.assign(session, permission_id, user_id).await;
+        assert_eq!(status, StatusCode::OK, "{assignment}");
+        assignment["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `DELETE /permissions/{permission_id}/assignments/{assignment_id}`,
+    /// signed, with the body `{}` the TypeScript SDK sends.
+    pub(crate) async fn revoke(
+        &self,
+        session: &Session,
+        permission_id: &str,
+        assignment_id: &str,
+    ) -> Reply {
+        let path = format!("/permissions/{permission_id}/assignments/{assignment_id}");
+        self.signed(session, Method::DELETE, &path, "{}").await
+    }
+
+    /// The id of the assignment of `permission_id` that `user_id` holds,
+    /// read from the store.
+    pub(crate) async fn assignment_id(&self, permission_id: &str, user_id: &str) -> String {
+        let user = self.stored_user(user_id).await;
+        let held = user.assignments.iter().find(|a| a.permission_id.as_str() == permission_id);
+        held.unwrap().assignment_id.to_string()
+    }
+
+    /// A new user of the org of `admin` who holds exactly `operations`,
+    /// through a permission named after its email that `admin` creates and
+    /// assigns.
+    pub(crate) async fn create_user_holding(
+        &self,
+        admin: &Session,
+        email: &str,
+        operations: &[&str],
+    ) -> TestUser {
+        let user = self.create_user(admin, email).await;
+        let permission_id = self.new_permission(admin, email, operations).await;
+        self.grant(admin, &permission_id, &user.id).await;
+        user
+    }
+
+    /// What the org of `reader` looks like through the API: its users, its
+    /// permissions and their assignments, and how many audit events it has.
+    /// A refused change must leave it as it was.
+    pub(crate) async fn org_snapshot(&self, reader: &Session) -> Value {
+        let (status, users) = self.get(reader, "/auth/users?limit=200").await;
+        assert_eq!(status, StatusCode::OK, "{users}");
+        let (status, permissions) = self.get(reader, "/permissions?limit=200").await;
+        assert_eq!(status, StatusCode::OK, "{permissions}");
+        let mut assignments = serde_json::Map::new();
+        for permission in permissions["items"].as_array().unwrap() {
+            let id = permission["id"].as_str().unwrap();
+            let (status, page) = self.get(reader, &format!("/permissions/{id}/assignments")).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            assignments.insert(id.to_owned(), page);
+        }
+        json!({
+            "users": users,
+            "permissions": permissions,
+            "assignments": assignments,
+            "auditEvents": self.audit_event_count(&reader.user).await,
+        })
+    }
 }
 
 /// A well-formed user id that no user has.
 pub(crate) fn unknown_user_id() -> String {
     UserId::from_random(&random_array()).to_string()
+}
+
+/// A well-formed permission id that no permission has.
+pub(crate) fn unknown_permission_id() -> String {
+    domain::PermissionId::from_random(&random_array()).to_string()
+}
+
+/// A well-formed assignment id that no assignment has.
+pub(crate) fn unknown_assignment_id() -> String {
+    domain::AssignmentId::from_random(&random_array()).to_string()
 }
 
 fn random_array<const N: usize>() -> [u8; N] {

@@ -5,10 +5,12 @@
 
 mod archive;
 mod errors;
+mod guard;
 mod harness;
 mod lifecycle;
 mod login;
 mod nonce;
+mod permissions;
 mod security;
 mod served;
 mod user_action;
