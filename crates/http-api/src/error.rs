@@ -12,7 +12,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::UserActionError;
 use ports::StoreError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error answer: a status and a message the client can show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +66,30 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer: `{"error": {"status", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong, in the words the SDKs show.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// The HTTP status, repeated in the body for clients that only keep it.
+    #[schema(example = 404)]
+    status: u16,
+    /// What the SDKs show; it never carries an internal detail.
+    #[schema(example = "user not found")]
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"status": self.status.as_u16(), "message": self.message}});
+        // The body is built from the type the OpenAPI document describes,
+        // so that the document cannot drift from what is sent.
+        let body = ErrorBody {
+            error: ErrorDetail { status: self.status.as_u16(), message: self.message },
+        };
         (self.status, Json(body)).into_response()
     }
 }

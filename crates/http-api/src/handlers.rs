@@ -8,17 +8,36 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use domain::{UserActionRequest, UserKind};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::IntoParams;
 
+use crate::error::ErrorBody;
 use crate::extract::{Authenticated, NonceChecked, RawBody, Signed, parse_json, parse_json_for};
+use crate::openapi::{NonceHeader, UserActionHeader};
 use crate::wire::{
-    ActionInitBody, ChallengeJson, CreateUserBody, LoginInitBody, Page, ServerKind,
-    SignedChallengeBody, UserJson, decode_page_token, parse_limit,
+    ActionInitBody, ChallengeJson, CreateUserBody, LoginInitBody, LoginTokenJson, Page, ServerKind,
+    SignedChallengeBody, UserActionJson, UserJson, decode_page_token, parse_limit,
 };
 use crate::{ApiError, ApiState};
 
 type AppState<P> = State<Arc<ApiState<P>>>;
 
+/// Starts a login: a challenge for the user's credentials to sign.
+#[utoipa::path(
+    post,
+    path = "/auth/login/init",
+    tag = "Login",
+    request_body = LoginInitBody,
+    params(NonceHeader),
+    responses(
+        (status = 200, description = "The challenge to sign", body = ChallengeJson),
+        (status = 400, description = "The body is malformed; or the `X-DFNS-NONCE` is refused",
+            body = ErrorBody),
+        (status = 401, description = "`user not found`: unknown, inactive or archived, one answer \
+            for each", body = ErrorBody),
+        (status = 500, description = "An unexpected failure, logged on the server",
+            body = ErrorBody),
+    ),
+)]
 pub(crate) async fn login_init<P: Ports>(
     State(state): AppState<P>,
     _nonce: NonceChecked,
@@ -29,17 +48,52 @@ pub(crate) async fn login_init<P: Ports>(
     Ok(Json(issued.into()))
 }
 
+/// Completes a login with a signed challenge: a login token.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "Login",
+    request_body = SignedChallengeBody,
+    params(NonceHeader),
+    responses(
+        (status = 200, description = "The login token", body = LoginTokenJson),
+        (status = 400, description = "The body is malformed, or `challenge is not valid`: \
+            unknown, expired, used before or issued to someone else; or the `X-DFNS-NONCE` is \
+            refused", body = ErrorBody),
+        (status = 401, description = "`user not found` or `invalid signature`", body = ErrorBody),
+        (status = 500, description = "An unexpected failure, logged on the server",
+            body = ErrorBody),
+    ),
+)]
 pub(crate) async fn login<P: Ports>(
     State(state): AppState<P>,
     _nonce: NonceChecked,
     RawBody(body): RawBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LoginTokenJson>, ApiError> {
     let body: SignedChallengeBody = parse_json(&body)?;
     let assertion = body.first_factor.into_assertion()?;
     let token = state.service.login(&body.challenge_identifier, &assertion).await?;
-    Ok(Json(json!({ "token": token })))
+    Ok(Json(LoginTokenJson { token }))
 }
 
+/// Starts a user action: a challenge that binds the request to be signed.
+#[utoipa::path(
+    post,
+    path = "/auth/action/init",
+    tag = "User actions",
+    request_body = ActionInitBody,
+    params(NonceHeader),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The challenge to sign", body = ChallengeJson),
+        (status = 400, description = "The body is malformed, names the `Staff` server or a path \
+            without a leading `/`; or the `X-DFNS-NONCE` is refused", body = ErrorBody),
+        (status = 401, description = "The login token is missing, invalid or expired, or its user \
+            is no longer active", body = ErrorBody),
+        (status = 500, description = "An unexpected failure, logged on the server",
+            body = ErrorBody),
+    ),
+)]
 pub(crate) async fn action_init<P: Ports>(
     State(state): AppState<P>,
     Authenticated(caller): Authenticated,
@@ -61,17 +115,61 @@ pub(crate) async fn action_init<P: Ports>(
     Ok(Json(issued.into()))
 }
 
+/// Completes a user action with a signed challenge.
+///
+/// The answer is a single-use token for the one request it was signed for.
+#[utoipa::path(
+    post,
+    path = "/auth/action",
+    tag = "User actions",
+    request_body = SignedChallengeBody,
+    params(NonceHeader),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user-action token", body = UserActionJson),
+        (status = 400, description = "The body is malformed, or `challenge is not valid`: \
+            unknown, expired, used before or issued to someone else; or the `X-DFNS-NONCE` is \
+            refused", body = ErrorBody),
+        (status = 401, description = "The login token is missing, invalid or expired, its user is \
+            no longer active, or `invalid signature`", body = ErrorBody),
+        (status = 500, description = "An unexpected failure, logged on the server",
+            body = ErrorBody),
+    ),
+)]
 pub(crate) async fn action<P: Ports>(
     State(state): AppState<P>,
     Authenticated(caller): Authenticated,
     RawBody(body): RawBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserActionJson>, ApiError> {
     let body: SignedChallengeBody = parse_json(&body)?;
     let assertion = body.first_factor.into_assertion()?;
     let token = state.service.action(&caller, &body.challenge_identifier, &assertion).await?;
-    Ok(Json(json!({ "userAction": token.as_str() })))
+    Ok(Json(UserActionJson { user_action: token.as_str().to_owned() }))
 }
 
+/// Creates a user in the caller's org.
+///
+/// Needs `Auth:Users:Create`.
+#[utoipa::path(
+    post,
+    path = "/auth/users",
+    tag = "Users",
+    request_body = CreateUserBody,
+    params(UserActionHeader, NonceHeader),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new user", body = UserJson),
+        (status = 400, description = "The body is malformed, the email or public key is not \
+            valid, the user name is taken, or `user action has already been used`; or the \
+            `X-DFNS-NONCE` is refused", body = ErrorBody),
+        (status = 401, description = "The login token is missing, invalid or expired, or its user \
+            is no longer active", body = ErrorBody),
+        (status = 403, description = "The caller lacks `Auth:Users:Create`, or `user action \
+            signature is missing or invalid`", body = ErrorBody),
+        (status = 500, description = "An unexpected failure, logged on the server",
+            body = ErrorBody),
+    ),
+)]
 pub(crate) async fn create_user<P: Ports>(
     State(state): AppState<P>,
     Authenticated(caller): Authenticated,
@@ -92,14 +190,40 @@ pub(crate) async fn create_user<P: Ports>(
 
 /// The query of `GET /auth/users`, as strings so that each bad value gets
 /// its own message.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// How many users, from 1 to 200; 100 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
+    /// The `nextPageToken` of the page before; opaque.
     pagination_token: Option<String>,
+    /// Only users of this kind: `CustomerEmployee`, `EndUser`, `DfnsStaff`
+    /// or `AccountUser`.
     kind: Option<String>,
 }
 
+/// Lists the caller's org's users that are not archived.
+///
+/// A page at a time; needs `Auth:Users:Read`.
+#[utoipa::path(
+    get,
+    path = "/auth/users",
+    tag = "Users",
+    params(ListQuery, NonceHeader),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of users", body = Page<UserJson>),
+        (status = 400, description = "`limit`, `paginationToken` or `kind` is not valid; or the \
+            `X-DFNS-NONCE` is refused", body = ErrorBody),
+        (status = 401, description = "The login token is missing, invalid or expired, or its user \
+            is no longer active", body = ErrorBody),
+        (status = 403, description = "The caller lacks `Auth:Users:Read`", body = ErrorBody),
+        (status = 500, description = "An unexpected failure, logged on the server",
+            body = ErrorBody),
+    ),
+)]
 pub(crate) async fn list_users<P: Ports>(
     State(state): AppState<P>,
     Authenticated(caller): Authenticated,
@@ -128,6 +252,27 @@ pub(crate) async fn list_users<P: Ports>(
     )))
 }
 
+/// One user of the caller's org.
+///
+/// Needs `Auth:Users:Read`.
+#[utoipa::path(
+    get,
+    path = "/auth/users/{userId}",
+    tag = "Users",
+    params(("userId" = String, Path, description = "The user, `us-…`"), NonceHeader),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserJson),
+        (status = 400, description = "The `X-DFNS-NONCE` is refused", body = ErrorBody),
+        (status = 401, description = "The login token is missing, invalid or expired, or its user \
+            is no longer active", body = ErrorBody),
+        (status = 403, description = "The caller lacks `Auth:Users:Read`", body = ErrorBody),
+        (status = 404, description = "`user not found`: unknown, archived, of another org or not \
+            an id", body = ErrorBody),
+        (status = 500, description = "An unexpected failure, logged on the server",
+            body = ErrorBody),
+    ),
+)]
 pub(crate) async fn get_user<P: Ports>(
     State(state): AppState<P>,
     Authenticated(caller): Authenticated,
@@ -138,6 +283,35 @@ pub(crate) async fn get_user<P: Ports>(
     Ok(Json(UserJson::from(&user)))
 }
 
+/// Archives a user for good.
+///
+/// The user is gone from the API, its assignments end, and nothing it held
+/// works any more. Needs `Auth:Users:Delete`.
+#[utoipa::path(
+    delete,
+    path = "/auth/users/{userId}",
+    tag = "Users",
+    params(
+        ("userId" = String, Path, description = "The user, `us-…`"),
+        UserActionHeader,
+        NonceHeader,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user as archived", body = UserJson),
+        (status = 400, description = "`a user cannot archive itself`, `the org would lose its \
+            last user who can assign permissions`, or `user action has already been used`; or the \
+            `X-DFNS-NONCE` is refused", body = ErrorBody),
+        (status = 401, description = "The login token is missing, invalid or expired, or its user \
+            is no longer active", body = ErrorBody),
+        (status = 403, description = "The caller lacks `Auth:Users:Delete`, or `user action \
+            signature is missing or invalid`", body = ErrorBody),
+        (status = 404, description = "`user not found`: unknown, archived, of another org or not \
+            an id", body = ErrorBody),
+        (status = 500, description = "An unexpected failure, logged on the server",
+            body = ErrorBody),
+    ),
+)]
 pub(crate) async fn archive_user<P: Ports>(
     State(state): AppState<P>,
     Authenticated(caller): Authenticated,
@@ -149,6 +323,33 @@ pub(crate) async fn archive_user<P: Ports>(
     Ok(Json(UserJson::from(&user)))
 }
 
+/// Activates a user.
+///
+/// A no-op on an active one. Needs `Auth:Users:Activate`.
+#[utoipa::path(
+    put,
+    path = "/auth/users/{userId}/activate",
+    tag = "Users",
+    params(
+        ("userId" = String, Path, description = "The user, `us-…`"),
+        UserActionHeader,
+        NonceHeader,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user, active", body = UserJson),
+        (status = 400, description = "`user action has already been used`; or the `X-DFNS-NONCE` \
+            is refused", body = ErrorBody),
+        (status = 401, description = "The login token is missing, invalid or expired, or its user \
+            is no longer active", body = ErrorBody),
+        (status = 403, description = "The caller lacks `Auth:Users:Activate`, or `user action \
+            signature is missing or invalid`", body = ErrorBody),
+        (status = 404, description = "`user not found`: unknown, archived, of another org or not \
+            an id", body = ErrorBody),
+        (status = 500, description = "An unexpected failure, logged on the server",
+            body = ErrorBody),
+    ),
+)]
 pub(crate) async fn activate_user<P: Ports>(
     state: AppState<P>,
     caller: Authenticated,
@@ -158,6 +359,35 @@ pub(crate) async fn activate_user<P: Ports>(
     set_active(state, caller, user_id, signed, true).await
 }
 
+/// Deactivates a user.
+///
+/// Its login tokens stop working at once; a no-op on an inactive one. Needs
+/// `Auth:Users:Deactivate`.
+#[utoipa::path(
+    put,
+    path = "/auth/users/{userId}/deactivate",
+    tag = "Users",
+    params(
+        ("userId" = String, Path, description = "The user, `us-…`"),
+        UserActionHeader,
+        NonceHeader,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user, inactive", body = UserJson),
+        (status = 400, description = "`a user cannot deactivate itself`, `the org would lose its \
+            last user who can assign permissions`, or `user action has already been used`; or the \
+            `X-DFNS-NONCE` is refused", body = ErrorBody),
+        (status = 401, description = "The login token is missing, invalid or expired, or its user \
+            is no longer active", body = ErrorBody),
+        (status = 403, description = "The caller lacks `Auth:Users:Deactivate`, or `user action \
+            signature is missing or invalid`", body = ErrorBody),
+        (status = 404, description = "`user not found`: unknown, archived, of another org or not \
+            an id", body = ErrorBody),
+        (status = 500, description = "An unexpected failure, logged on the server",
+            body = ErrorBody),
+    ),
+)]
 pub(crate) async fn deactivate_user<P: Ports>(
     state: AppState<P>,
     caller: Authenticated,

@@ -11,6 +11,7 @@
 mod error;
 mod extract;
 mod handlers;
+mod openapi;
 mod permissions;
 mod wire;
 
@@ -23,6 +24,7 @@ use axum::routing::{delete, get, post, put};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use openapi::{openapi, openapi_json};
 
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -73,6 +75,7 @@ pub fn router<P: Ports>(service: Arc<Service<P>>, options: ApiOptions) -> Router
             "/permissions/{permission_id}/assignments/{assignment_id}",
             delete(permissions::delete_assignment::<P>),
         )
+        .route("/openapi.json", get(openapi::serve))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

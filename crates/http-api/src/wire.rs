@@ -5,6 +5,7 @@ use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use domain::{HttpMethod, User, UserKind};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ApiError;
 
@@ -17,25 +18,30 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// `POST /auth/login/init`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct LoginInitBody {
+    /// The user name, compared after NFC normalisation and case folding.
+    #[schema(example = "jane.roe@example.com")]
     pub(crate) username: String,
+    /// The org the user belongs to, `or-…`.
     pub(crate) org_id: String,
 }
 
 /// `POST /auth/login` and `POST /auth/action`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SignedChallengeBody {
+    /// The `challengeIdentifier` of the challenge answered; single use.
     pub(crate) challenge_identifier: String,
     pub(crate) first_factor: FirstFactor,
+    /// Accepted and ignored: no second factor is asked.
     #[allow(dead_code, reason = "accepted for the SDKs' sake; no second factor is asked")]
     pub(crate) second_factor: Option<serde_json::Value>,
 }
 
 /// A first factor; only `Key` credentials exist on this server.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "kind")]
 pub(crate) enum FirstFactor {
     /// An asymmetric key's assertion.
@@ -46,11 +52,14 @@ pub(crate) enum FirstFactor {
 }
 
 /// A `Key` credential's assertion, still in base64url.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct KeyAssertion {
+    /// One of the credentials the challenge allows.
     cred_id: String,
+    /// base64url of the JSON `{"type": "key.get", "challenge": …}` signed.
     client_data: String,
+    /// base64url of the signature over the decoded `clientData` bytes.
     signature: String,
     /// Ignored: the stored public key decides the algorithm.
     #[allow(dead_code, reason = "read so that SDKs may send it; never trusted")]
@@ -77,7 +86,8 @@ impl FirstFactor {
 }
 
 /// The methods a user action can be signed for, as the SDKs spell them.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[schema(as = UserActionHttpMethod)]
 pub(crate) enum WireMethod {
     #[serde(rename = "POST")]
     Post,
@@ -101,24 +111,31 @@ impl From<WireMethod> for HttpMethod {
 }
 
 /// Which service a user action is for; this server is the `Api`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[schema(as = UserActionServerKind)]
 pub(crate) enum ServerKind {
     Api,
     Staff,
 }
 
 /// `POST /auth/action/init`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ActionInitBody {
+    /// The exact body the protected request will send, `""` for none.
+    #[schema(example = "{}")]
     pub(crate) user_action_payload: String,
     pub(crate) user_action_http_method: WireMethod,
+    /// The path as it will be sent, without the query string.
+    #[schema(example = "/auth/users/us-3v9kq-2m1c8-7tq0d5l3h2b9a8xw")]
     pub(crate) user_action_http_path: String,
+    /// `Api` when given; `Staff` is refused.
     pub(crate) user_action_server_kind: Option<ServerKind>,
 }
 
 /// The user kinds a client may name.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[schema(as = UserKind)]
 pub(crate) enum WireUserKind {
     CustomerEmployee,
     EndUser,
@@ -136,11 +153,14 @@ impl From<WireUserKind> for UserKind {
 }
 
 /// `POST /auth/users`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CreateUserBody {
+    /// The new user's name; unique among the org's users not archived.
+    #[schema(example = "jane.roe@example.com")]
     pub(crate) email: String,
     pub(crate) kind: WireUserKind,
+    /// A PEM public key (SPKI): registers a `Key` credential at once.
     pub(crate) public_key: Option<String>,
     pub(crate) external_id: Option<String>,
     #[serde(rename = "isSSORequired")]
@@ -148,36 +168,50 @@ pub(crate) struct CreateUserBody {
 }
 
 /// A challenge answer, for logins and user actions alike.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Challenge)]
 pub(crate) struct ChallengeJson {
+    /// Random, base64url; what the credential signs inside `clientData`.
     challenge: String,
+    /// Names this challenge in the answer; opaque and single use.
     challenge_identifier: String,
     supported_credential_kinds: Vec<SupportedKind>,
     allow_credentials: AllowCredentials,
+    #[schema(example = "required")]
     user_verification: &'static str,
+    #[schema(example = "none")]
     attestation: &'static str,
+    #[schema(example = "")]
     external_authentication_url: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+/// A kind of credential that may answer a challenge.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SupportedCredentialKind)]
 struct SupportedKind {
+    #[schema(example = "Key")]
     kind: &'static str,
+    #[schema(example = "first")]
     factor: &'static str,
     requires_second_factor: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// The caller's active credentials that may answer, by kind.
+#[derive(Debug, Serialize, ToSchema)]
 struct AllowCredentials {
     key: Vec<AllowedCredential>,
     webauthn: Vec<AllowedCredential>,
 }
 
-#[derive(Debug, Serialize)]
+/// One credential that may answer a challenge.
+#[derive(Debug, Serialize, ToSchema)]
 struct AllowedCredential {
     #[serde(rename = "type")]
+    #[schema(example = "public-key")]
     kind: &'static str,
+    /// The `credId` to put in the assertion.
     id: String,
 }
 
@@ -205,31 +239,43 @@ impl From<IssuedChallenge> for ChallengeJson {
 }
 
 /// A user, as every user endpoint answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = User)]
 pub(crate) struct UserJson {
+    #[schema(example = "us-3v9kq-2m1c8-7tq0d5l3h2b9a8xw")]
     user_id: String,
+    /// `CustomerEmployee`, `EndUser`, `DfnsStaff` or `AccountUser`.
+    #[schema(example = "CustomerEmployee")]
     kind: &'static str,
     username: String,
+    /// The user name again, as the SDKs expect.
     name: String,
     org_id: String,
+    /// The primary credential, or empty when the user has none.
     credential_uuid: String,
+    /// False once deactivated or archived.
     is_active: bool,
+    /// The user has at least one credential.
     is_registered: bool,
     is_service_account: bool,
     #[serde(rename = "isSSORequired")]
     is_sso_required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     external_id: Option<String>,
+    /// The user's current assignments; empty once archived.
     permission_assignments: Vec<AssignmentJson>,
 }
 
-#[derive(Debug, Serialize)]
+/// A permission a user holds, with the operations it allows.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PermissionAssignment)]
 struct AssignmentJson {
     permission_name: String,
     permission_id: String,
     assignment_id: String,
+    #[schema(example = json!(["Auth:Users:Read"]))]
     operations: Vec<&'static str>,
 }
 
@@ -269,12 +315,30 @@ impl From<&User> for UserJson {
 const DEFAULT_PAGE_SIZE: usize = 100;
 
 /// A page of a listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Page<T> {
     items: Vec<T>,
+    /// Present when more items follow: pass it as `paginationToken`.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_page_token: Option<String>,
+}
+
+/// `POST /auth/login` answers a login token.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LoginToken)]
+pub(crate) struct LoginTokenJson {
+    /// The `Authorization: Bearer` token of every other request.
+    pub(crate) token: String,
+}
+
+/// `POST /auth/action` answers a user-action token.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = UserAction)]
+pub(crate) struct UserActionJson {
+    /// The `X-DFNS-USERACTION` header of the one request it was signed for.
+    pub(crate) user_action: String,
 }
 
 impl<T> Page<T> {
