@@ -2,7 +2,9 @@
 //!
 //! `main` parses the command line, opens the store, wires the adapters into
 //! an [`app::Service`] and serves [`http_api::router`]. It decides nothing
-//! itself.
+//! itself. The database URL's scheme picks the store: `postgres://` (or
+//! `postgresql://`) runs on [`PostgresStore`], anything else on
+//! [`SqliteStore`].
 
 mod bootstrap;
 mod cli;
@@ -16,18 +18,38 @@ use app::{Ports, Service};
 use auth_token::JwtTokens;
 use clap::Parser;
 use http_api::ApiOptions;
-use ports::SecretStore;
+use ports::{SecretStore, StoreError};
 use signature::KeyVerifier;
+use store_postgres::PostgresStore;
 use store_sqlite::SqliteStore;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, OrgCommand};
 use crate::system::{SystemClock, SystemRandom};
 
-/// The adapters the server runs on.
-struct Production;
+/// The adapters of a server whose stores are all one `Store`.
+trait ServerPorts:
+    Ports<
+        Users = Self::Store,
+        Permissions = Self::Store,
+        OneTime = Self::Store,
+        Verifier = KeyVerifier,
+        Tokens = JwtTokens,
+        Clock = SystemClock,
+        Random = SystemRandom,
+    >
+{
+    /// The store of every store port.
+    type Store: SecretStore + Clone;
 
-impl Ports for Production {
+    /// Opens the store at `url` and brings its schema up to date.
+    async fn connect(url: &str) -> Result<Self::Store, StoreError>;
+}
+
+/// The adapters of a server on a SQLite file.
+struct SqlitePorts;
+
+impl Ports for SqlitePorts {
     type Users = SqliteStore;
     type Permissions = SqliteStore;
     type OneTime = SqliteStore;
@@ -37,6 +59,35 @@ impl Ports for Production {
     type Random = SystemRandom;
 }
 
+impl ServerPorts for SqlitePorts {
+    type Store = SqliteStore;
+
+    async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        SqliteStore::connect(url).await
+    }
+}
+
+/// The adapters of a server on a PostgreSQL database.
+struct PostgresPorts;
+
+impl Ports for PostgresPorts {
+    type Users = PostgresStore;
+    type Permissions = PostgresStore;
+    type OneTime = PostgresStore;
+    type Verifier = KeyVerifier;
+    type Tokens = JwtTokens;
+    type Clock = SystemClock;
+    type Random = SystemRandom;
+}
+
+impl ServerPorts for PostgresPorts {
+    type Store = PostgresStore;
+
+    async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect(url).await
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -44,17 +95,30 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+    let command = Cli::parse().command;
+    let database = match &command {
+        Command::Serve(args) => args.database_url(),
+        Command::Org { command: OrgCommand::Create(args) } => args.database.clone(),
+    };
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        run::<PostgresPorts>(command, &database).await
+    } else {
+        run::<SqlitePorts>(command, &database).await
+    }
+}
+
+async fn run<P: ServerPorts>(command: Command, database: &str) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve::<P>(args, database).await,
         Command::Org { command: OrgCommand::Create(args) } => {
-            let service = open(&args.database).await?;
+            let service = open::<P>(database).await?;
             bootstrap::create_org(&service, &args.name, &args.admin_email, &args.out).await
         }
     }
 }
 
-async fn open(database: &str) -> anyhow::Result<Service<Production>> {
-    let store = SqliteStore::connect(database)
+async fn open<P: ServerPorts>(database: &str) -> anyhow::Result<Service<P>> {
+    let store = P::connect(database)
         .await
         .with_context(|| format!("cannot open the database {database}"))?;
     // Every instance on one database must sign and check tokens with one
@@ -73,10 +137,10 @@ async fn open(database: &str) -> anyhow::Result<Service<Production>> {
     ))
 }
 
-async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
+async fn serve<P: ServerPorts>(args: cli::ServeArgs, database: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-    let service = open(&args.database_url()).await?;
+    let service = open::<P>(database).await?;
     bootstrap::first_org_if_empty(&service, &args.admin_email, &args.data_dir).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
