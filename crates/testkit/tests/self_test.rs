@@ -1,0 +1,261 @@
+//! The kit catches broken stores: it runs on a wrapper of the memory store
+//! that breaks one promise of the ports, and must fail, naming what broke.
+//! The same wrapper without a fault must pass, so the failures come from
+//! the faults and not from the wrapper.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use async_trait::async_trait;
+use domain::{
+    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission,
+    PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
+};
+use ports::{
+    AssignersSnapshot, AuditLog, InsertPermissionError, InsertUserError, OneTimeStore, OrgGuard,
+    PermissionPage, PermissionRepository, StoreError, UpdatePermissionError, UpdateUserError,
+    UserPage, UserRepository,
+};
+use store_memory::MemoryStore;
+
+/// The one promise a [`Faulty`] store breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// None: the wrapper only passes calls on.
+    None,
+    /// `update_user` stores whatever version it is given: lost updates.
+    IgnoresVersions,
+    /// `take_challenge` leaves the challenge in the store.
+    KeepsChallenges,
+    /// User-action grants never read as spent, and spend again.
+    ForgetsSpending,
+    /// Every nonce is new to it.
+    ForgetsNonces,
+}
+
+/// The memory store, with one fault.
+#[derive(Debug, Clone)]
+struct Faulty {
+    inner: MemoryStore,
+    fault: Fault,
+}
+
+#[async_trait]
+impl UserRepository for Faulty {
+    async fn create_org(
+        &self,
+        org: &Org,
+        admin_permission: &Permission,
+        admin: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.create_org(org, admin_permission, admin, credential, event).await
+    }
+
+    async fn count_orgs(&self) -> Result<u64, StoreError> {
+        self.inner.count_orgs().await
+    }
+
+    async fn insert_user(
+        &self,
+        user: &User,
+        credentials: &[Credential],
+        event: &AuditEvent,
+    ) -> Result<(), InsertUserError> {
+        self.inner.insert_user(user, credentials, event).await
+    }
+
+    async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.inner.find_user(id).await
+    }
+
+    async fn find_user_by_username(
+        &self,
+        org: &OrgId,
+        username: &Username,
+    ) -> Result<Option<User>, StoreError> {
+        self.inner.find_user_by_username(org, username).await
+    }
+
+    async fn update_user(
+        &self,
+        user: &User,
+        event: &AuditEvent,
+        guard: Option<OrgGuard>,
+    ) -> Result<(), UpdateUserError> {
+        if self.fault == Fault::IgnoresVersions {
+            if let Some(stored) = self.inner.find_user(&user.id).await? {
+                let current = User { version: stored.version, ..user.clone() };
+                return self.inner.update_user(&current, event, guard).await;
+            }
+        }
+        self.inner.update_user(user, event, guard).await
+    }
+
+    async fn list_users(
+        &self,
+        org: &OrgId,
+        kind: Option<UserKind>,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<UserPage, StoreError> {
+        self.inner.list_users(org, kind, after, limit).await
+    }
+
+    async fn find_credential(
+        &self,
+        user: &UserId,
+        cred_id: &CredId,
+    ) -> Result<Option<Credential>, StoreError> {
+        self.inner.find_credential(user, cred_id).await
+    }
+
+    async fn list_credentials(&self, user: &UserId) -> Result<Vec<Credential>, StoreError> {
+        self.inner.list_credentials(user).await
+    }
+}
+
+#[async_trait]
+impl PermissionRepository for Faulty {
+    async fn insert_permission(
+        &self,
+        permission: &Permission,
+        event: &AuditEvent,
+    ) -> Result<(), InsertPermissionError> {
+        self.inner.insert_permission(permission, event).await
+    }
+
+    async fn find_permission(&self, id: &PermissionId) -> Result<Option<Permission>, StoreError> {
+        self.inner.find_permission(id).await
+    }
+
+    async fn list_permissions(
+        &self,
+        org: &OrgId,
+        after: Option<PermissionId>,
+        limit: usize,
+    ) -> Result<PermissionPage, StoreError> {
+        self.inner.list_permissions(org, after, limit).await
+    }
+
+    async fn update_permission(
+        &self,
+        permission: &Permission,
+        event: &AuditEvent,
+        guard: Option<OrgGuard>,
+    ) -> Result<(), UpdatePermissionError> {
+        self.inner.update_permission(permission, event, guard).await
+    }
+
+    async fn list_assignments(
+        &self,
+        permission: &PermissionId,
+    ) -> Result<Vec<Assignment>, StoreError> {
+        self.inner.list_assignments(permission).await
+    }
+
+    async fn assigners(&self, org: &OrgId) -> Result<AssignersSnapshot, StoreError> {
+        self.inner.assigners(org).await
+    }
+}
+
+#[async_trait]
+impl OneTimeStore for Faulty {
+    async fn insert_challenge(&self, challenge: &Challenge) -> Result<(), StoreError> {
+        self.inner.insert_challenge(challenge).await
+    }
+
+    async fn take_challenge(&self, id: &ChallengeId) -> Result<Option<Challenge>, StoreError> {
+        let taken = self.inner.take_challenge(id).await?;
+        if let (Fault::KeepsChallenges, Some(challenge)) = (self.fault, &taken) {
+            self.inner.insert_challenge(challenge).await?;
+        }
+        Ok(taken)
+    }
+
+    async fn insert_user_action(&self, grant: &UserActionGrant) -> Result<(), StoreError> {
+        self.inner.insert_user_action(grant).await
+    }
+
+    async fn find_user_action(
+        &self,
+        token: &UserActionToken,
+    ) -> Result<Option<UserActionGrant>, StoreError> {
+        let grant = self.inner.find_user_action(token).await?;
+        if self.fault == Fault::ForgetsSpending {
+            return Ok(grant.map(|grant| UserActionGrant { used_at: None, ..grant }));
+        }
+        Ok(grant)
+    }
+
+    async fn spend_user_action(
+        &self,
+        token: &UserActionToken,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let spent = self.inner.spend_user_action(token, now).await?;
+        Ok(spent || self.fault == Fault::ForgetsSpending)
+    }
+
+    async fn use_nonce(&self, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
+        let fresh = self.inner.use_nonce(nonce, expires_at).await?;
+        Ok(fresh || self.fault == Fault::ForgetsNonces)
+    }
+}
+
+#[async_trait]
+impl AuditLog for Faulty {
+    async fn events(&self, org: &OrgId) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.events(org).await
+    }
+}
+
+/// Runs the kit on a store with `fault` and answers its panic message, if
+/// it failed. The seed is fixed so that the outcome does not depend on the
+/// run; 64 sequences reach every kind of step many times.
+fn run_with(fault: Fault) -> Option<String> {
+    let config = testkit::Config { cases: 64, seed: Some(7), ..testkit::Config::default() };
+    let run = catch_unwind(AssertUnwindSafe(|| {
+        testkit::check_adapter(
+            || async move { Faulty { inner: MemoryStore::new(), fault } },
+            config,
+        )
+    }));
+    let panic = run.err()?;
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default();
+    Some(message)
+}
+
+#[test]
+fn a_store_that_only_passes_calls_on_passes() {
+    assert_eq!(run_with(Fault::None), None);
+}
+
+#[test]
+fn a_store_that_ignores_versions_fails_on_a_stale_write() {
+    let message = run_with(Fault::IgnoresVersions).expect("the kit must fail");
+    assert!(message.contains("Stale"), "{message}");
+    assert!(message.contains("Conflict"), "{message}");
+}
+
+#[test]
+fn a_store_that_keeps_taken_challenges_fails_on_a_second_answer() {
+    let message = run_with(Fault::KeepsChallenges).expect("the kit must fail");
+    assert!(message.contains("ChallengeNotValid"), "{message}");
+}
+
+#[test]
+fn a_store_that_forgets_spent_user_actions_fails_on_a_replay() {
+    let message = run_with(Fault::ForgetsSpending).expect("the kit must fail");
+    assert!(message.contains("UserActionUsed"), "{message}");
+}
+
+#[test]
+fn a_store_that_forgets_nonces_fails_on_a_replayed_nonce() {
+    let message = run_with(Fault::ForgetsNonces).expect("the kit must fail");
+    assert!(message.contains("NonceUsed"), "{message}");
+}
