@@ -14,3 +14,4 @@ mod permissions;
 mod security;
 mod served;
 mod user_action;
+mod users;
