@@ -149,24 +149,30 @@ fn bad_body() -> ApiError {
 }
 
 /// Parses a JSON body; the error names the field at fault.
+///
+/// The body is read as JSON first and only then as `T`: serde_json skips
+/// members it does not need without checking their strings, and reports a
+/// value of the wrong type for an enum as a syntax error. Reading the whole
+/// value first makes every syntax error, and only those, "not valid JSON".
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("request body is empty; a JSON object is expected"));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| not_json(&e))?;
+    // Every body of this API is an object; serde would also read a struct
+    // from an array, and name the Rust type in its complaint.
+    if !value.is_object() {
+        return Err(ApiError::bad_request("request body must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            not_json(&inner)
-        } else if path == "." {
-            ApiError::bad_request(format!("invalid request body: {}", without_position(&inner)))
+        if path == "." {
+            ApiError::bad_request(format!("invalid request body: {inner}"))
         } else {
-            ApiError::bad_request(format!("invalid {path}: {}", without_position(&inner)))
+            ApiError::bad_request(format!("invalid {path}: {inner}"))
         }
-    })?;
-    deserializer.end().map_err(|e| not_json(&e))?;
-    Ok(value)
+    })
 }
 
 /// Parses the JSON body of a request that needs `operation`: a caller who
