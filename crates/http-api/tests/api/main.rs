@@ -4,6 +4,7 @@
 //! router with `oneshot`; one test serves it on a real port.
 
 mod archive;
+mod bad_input;
 mod errors;
 mod guard;
 mod harness;
