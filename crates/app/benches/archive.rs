@@ -220,6 +220,7 @@ impl Fixture {
         let assertion = Assertion {
             cred_id: self.cred_id.as_str().to_owned(),
             signature: self.key.sign(&client_data),
+            authenticator_data: None,
             client_data,
         };
         let challenge_id = issued.challenge.id.as_str().to_owned();
@@ -291,6 +292,7 @@ async fn log_in(service: &Service<BenchPorts>, key: &AdminKey) -> (Caller, CredI
     let assertion = Assertion {
         cred_id: created.cred_id.as_str().to_owned(),
         signature: key.sign(&client_data),
+        authenticator_data: None,
         client_data,
     };
     let token = service.login(issued.challenge.id.as_str(), &assertion).await.unwrap();

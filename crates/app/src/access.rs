@@ -113,6 +113,17 @@ impl<P: Ports> Service<P> {
         signed: &SignedRequest,
     ) -> Result<(), AccessError> {
         caller.require(operation)?;
+        self.spend_user_action(caller, signed).await
+    }
+
+    /// Checks that `signed` carries an unspent user action of `caller`
+    /// bound to exactly this request, then spends it: the check of a
+    /// request every authenticated user may make for itself.
+    pub(crate) async fn spend_user_action(
+        &self,
+        caller: &Caller,
+        signed: &SignedRequest,
+    ) -> Result<(), AccessError> {
         let token = signed.user_action.as_ref().ok_or(UserActionError::MissingOrInvalid)?;
         let grant = self
             .one_time

@@ -13,6 +13,7 @@
 
 mod access;
 mod assertion;
+mod credentials;
 mod orgs;
 mod permissions;
 mod users;
@@ -21,7 +22,7 @@ use std::future::Future;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{Challenge, CredId, Duration};
+use domain::{Challenge, CredId, Duration, RelyingParty};
 use ports::{
     AuthTokens, Clock, OneTimeStore, PermissionRepository, Randomness, SignatureVerifier,
     UserRepository,
@@ -29,7 +30,12 @@ use ports::{
 
 pub use access::{AccessError, AuthenticateError, NonceError, SignedRequest};
 pub use assertion::{
-    ActionError, ActionInitError, Assertion, IssuedChallenge, LoginError, LoginInitError,
+    ActionError, ActionInitError, AllowedCredential, Assertion, IssuedChallenge, LoginError,
+    LoginInitError,
+};
+pub use credentials::{
+    CreateCredentialError, CreateCredentialRequest, CredentialInitError, IssuedRegistration,
+    ListCredentialsError,
 };
 pub use orgs::{CreateOrgError, CreatedOrg};
 pub use permissions::{
@@ -78,10 +84,20 @@ pub struct Service<P: Ports> {
     tokens: P::Tokens,
     clock: P::Clock,
     random: P::Random,
+    relying_party: RelyingParty,
 }
 
+/// The relying party id a service accepts `Fido2` credentials for unless
+/// told otherwise: pages served from `localhost`, as in development.
+pub const DEFAULT_RELYING_PARTY_ID: &str = "localhost";
+
+/// The relying party's name authenticators show unless told otherwise.
+pub const DEFAULT_RELYING_PARTY_NAME: &str = "orgusers";
+
 impl<P: Ports> Service<P> {
-    /// Wires the use cases to their adapters.
+    /// Wires the use cases to their adapters, accepting `Fido2` credentials
+    /// of the relying party [`DEFAULT_RELYING_PARTY_ID`] until
+    /// [`Service::with_relying_party`] names another.
     pub fn new(
         users: P::Users,
         permissions: P::Permissions,
@@ -91,7 +107,19 @@ impl<P: Ports> Service<P> {
         clock: P::Clock,
         random: P::Random,
     ) -> Self {
-        Service { users, permissions, one_time, verifier, tokens, clock, random }
+        let relying_party = RelyingParty::new(DEFAULT_RELYING_PARTY_ID, DEFAULT_RELYING_PARTY_NAME)
+            .expect("the default relying party id is a domain name");
+        Service { users, permissions, one_time, verifier, tokens, clock, random, relying_party }
+    }
+
+    /// The same service, accepting `Fido2` credentials of `relying_party`.
+    pub fn with_relying_party(self, relying_party: RelyingParty) -> Self {
+        Service { relying_party, ..self }
+    }
+
+    /// The relying party whose `Fido2` credentials this service accepts.
+    pub fn relying_party(&self) -> &RelyingParty {
+        &self.relying_party
     }
 
     /// The user repository, for adapters that need to read it directly.

@@ -24,13 +24,17 @@ mod time;
 mod user;
 mod user_action;
 mod username;
+mod webauthn;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use challenge::{
     CHALLENGE_LIFETIME, CHALLENGE_RANDOM_BYTES, Challenge, ChallengeError, ChallengeId,
     ChallengePurpose, ClientData, ClientDataError, ClientDataKind,
 };
-pub use credential::{CredId, Credential, CredentialKind};
+pub use credential::{
+    CredId, Credential, CredentialKind, MAX_CREDENTIAL_NAME_CHARS, RegisterCredentialError,
+    UnknownCredentialKind, key_registration_message, register_credential,
+};
 pub use id::{AssignmentId, CredentialUuid, ID_RANDOM_BYTES, IdError, OrgId, PermissionId, UserId};
 pub use lifecycle::{
     ArchiveUserError, ChangeActiveError, CreateUserError, NewUser, archive_user, create_user,
@@ -55,3 +59,8 @@ pub use user_action::{
     UserActionGrant, UserActionRequest, UserActionToken,
 };
 pub use username::{MAX_USERNAME_CHARS, Username, UsernameError};
+pub use webauthn::{
+    AttestationObject, AttestedCredential, AuthenticatorData, AuthenticatorFlags,
+    MAX_WEBAUTHN_CREDENTIAL_ID_BYTES, RelyingParty, RelyingPartyError, WebAuthnError,
+    next_sign_count, signed_message,
+};

@@ -2,15 +2,15 @@
 
 use app::{
     AccessError, ActionError, ActionInitError, ArchivePermissionError, ArchiveUserError,
-    AssignPermissionError, AuthenticateError, ChangeActiveError, CreatePermissionError,
-    CreateUserError, GetPermissionError, GetUserError, ListAssignmentsError, ListPermissionsError,
-    ListUsersError, LoginError, LoginInitError, NonceError, RevokeAssignmentError,
-    UpdatePermissionError,
+    AssignPermissionError, AuthenticateError, ChangeActiveError, CreateCredentialError,
+    CreatePermissionError, CreateUserError, CredentialInitError, GetPermissionError, GetUserError,
+    ListAssignmentsError, ListCredentialsError, ListPermissionsError, ListUsersError, LoginError,
+    LoginInitError, NonceError, RevokeAssignmentError, UpdatePermissionError,
 };
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use domain::UserActionError;
+use domain::{UserActionError, WebAuthnError};
 use ports::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -161,6 +161,7 @@ impl From<LoginError> for ApiError {
             LoginError::UserNotFound | LoginError::InvalidSignature => {
                 ApiError::unauthorized(error.to_string())
             }
+            LoginError::WebAuthn(e) => e.into(),
             LoginError::Store(e) => e.into(),
         }
     }
@@ -181,7 +182,60 @@ impl From<ActionError> for ApiError {
                 ApiError::bad_request(error.to_string())
             }
             ActionError::InvalidSignature => ApiError::unauthorized(error.to_string()),
+            ActionError::WebAuthn(e) => e.into(),
             ActionError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Authenticator data that does not parse is bad input (400); a rule of
+/// the relying party that an assertion breaks is a failed proof (401).
+impl From<WebAuthnError> for ApiError {
+    fn from(error: WebAuthnError) -> ApiError {
+        match error {
+            WebAuthnError::Malformed(_) => ApiError::bad_request(error.to_string()),
+            WebAuthnError::RelyingPartyMismatch
+            | WebAuthnError::UserNotPresent
+            | WebAuthnError::UserNotVerified
+            | WebAuthnError::NoAttestedCredential
+            | WebAuthnError::OriginNotAllowed
+            | WebAuthnError::CounterNotIncreased => ApiError::unauthorized(error.to_string()),
+        }
+    }
+}
+
+impl From<CredentialInitError> for ApiError {
+    fn from(error: CredentialInitError) -> ApiError {
+        match error {
+            CredentialInitError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreateCredentialError> for ApiError {
+    fn from(error: CreateCredentialError) -> ApiError {
+        match error {
+            CreateCredentialError::Access(e) => e.into(),
+            CreateCredentialError::Challenge(_)
+            | CreateCredentialError::InvalidCredId
+            | CreateCredentialError::MalformedClientData(_)
+            | CreateCredentialError::MalformedAttestation(_)
+            | CreateCredentialError::PublicKey(_)
+            | CreateCredentialError::Refused(_) => ApiError::bad_request(error.to_string()),
+            CreateCredentialError::WebAuthn(e) => e.into(),
+            CreateCredentialError::InvalidSignature => ApiError::unauthorized(error.to_string()),
+            CreateCredentialError::UserNotFound => {
+                ApiError::unauthorized("authentication token is missing or invalid")
+            }
+            CreateCredentialError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ListCredentialsError> for ApiError {
+    fn from(error: ListCredentialsError) -> ApiError {
+        match error {
+            ListCredentialsError::Store(e) => e.into(),
         }
     }
 }

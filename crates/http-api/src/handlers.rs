@@ -45,7 +45,7 @@ pub(crate) async fn login_init<P: Ports>(
 ) -> Result<Json<ChallengeJson>, ApiError> {
     let body: LoginInitBody = parse_json(&body)?;
     let issued = state.service.login_init(&body.username, &body.org_id).await?;
-    Ok(Json(issued.into()))
+    Ok(Json(ChallengeJson::new(issued, state.service.relying_party())))
 }
 
 /// Completes a login with a signed challenge: a login token.
@@ -112,7 +112,7 @@ pub(crate) async fn action_init<P: Ports>(
         payload: body.user_action_payload,
     };
     let issued = state.service.action_init(&caller, request).await?;
-    Ok(Json(issued.into()))
+    Ok(Json(ChallengeJson::new(issued, state.service.relying_party())))
 }
 
 /// Completes a user action with a signed challenge.

@@ -7,16 +7,14 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use domain::Operation::{ArchivePermission, AssignPermission, CreatePermission, UpdatePermission};
-use domain::{Assignment, Permission, Timestamp};
+use domain::{Assignment, Permission};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ErrorBody;
 use crate::extract::{Authenticated, Signed, parse_json_for};
 use crate::openapi::{NonceHeader, UserActionHeader};
-use crate::wire::{Page, decode_page_token, parse_limit};
+use crate::wire::{Page, decode_page_token, parse_limit, rfc3339};
 use crate::{ApiError, ApiState};
 
 type AppState<P> = State<Arc<ApiState<P>>>;
@@ -93,15 +91,6 @@ impl From<&Assignment> for AssignmentJson {
             date_updated: rfc3339(assignment.ended_at.unwrap_or(assignment.created_at)),
         }
     }
-}
-
-/// A timestamp as RFC 3339 UTC with milliseconds.
-fn rfc3339(at: Timestamp) -> String {
-    let nanos = i128::from(at.unix_millis()) * 1_000_000;
-    OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
 }
 
 /// `POST /permissions`

@@ -51,6 +51,13 @@ pub(crate) struct ServeArgs {
     /// header. Without this flag a nonce is checked only when one is sent.
     #[arg(long, env = "ORGUSERS_REQUIRE_NONCE")]
     pub(crate) require_nonce: bool,
+    /// The relying party id of `Fido2` credentials: the domain of the
+    /// pages that register and use them (a lowercase domain name).
+    #[arg(long, env = "ORGUSERS_RP_ID", default_value = app::DEFAULT_RELYING_PARTY_ID)]
+    pub(crate) rp_id: String,
+    /// The relying party name authenticators show.
+    #[arg(long, env = "ORGUSERS_RP_NAME", default_value = app::DEFAULT_RELYING_PARTY_NAME)]
+    pub(crate) rp_name: String,
 }
 
 impl ServeArgs {

@@ -17,6 +17,7 @@ use anyhow::Context;
 use app::{Ports, Service};
 use auth_token::JwtTokens;
 use clap::Parser;
+use domain::RelyingParty;
 use http_api::ApiOptions;
 use ports::{SecretStore, StoreError};
 use signature::KeyVerifier;
@@ -138,9 +139,10 @@ async fn open<P: ServerPorts>(database: &str) -> anyhow::Result<Service<P>> {
 }
 
 async fn serve<P: ServerPorts>(args: cli::ServeArgs, database: &str) -> anyhow::Result<()> {
+    let relying_party = RelyingParty::new(&args.rp_id, &args.rp_name)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-    let service = open::<P>(database).await?;
+    let service = open::<P>(database).await?.with_relying_party(relying_party);
     bootstrap::first_org_if_empty(&service, &args.admin_email, &args.data_dir).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)

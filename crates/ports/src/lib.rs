@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use mockall::automock;
 
 use domain::{
-    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission,
-    PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
+    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, CredentialUuid, Org, OrgId,
+    Permission, PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind,
+    Username,
 };
 
 /// Any error an adapter wraps; never shown to clients.
@@ -52,6 +53,21 @@ pub enum UpdateUserError {
     /// on: someone else changed the user meanwhile.
     #[error("the user changed meanwhile")]
     Conflict,
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Occurs when a new credential cannot be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum AddCredentialError {
+    /// Occurs when the stored user's version is not the one the change
+    /// was decided on.
+    #[error("the user changed meanwhile")]
+    Conflict,
+    /// Occurs when the user already has a credential with this `credId`.
+    #[error("the credential id is taken")]
+    CredIdTaken,
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -167,8 +183,35 @@ pub trait UserRepository: Send + Sync + 'static {
         cred_id: &CredId,
     ) -> Result<Option<Credential>, StoreError>;
 
-    /// Every active credential of `user`.
+    /// Every active credential of `user`, oldest first.
     async fn list_credentials(&self, user: &UserId) -> Result<Vec<Credential>, StoreError>;
+
+    /// Stores `credential`, replaces the stored user with `user` (now
+    /// registered, with its primary credential) and appends `event`, in
+    /// one transaction. The stored version becomes `user.version + 1`.
+    ///
+    /// MUST return [`AddCredentialError::Conflict`] when the stored version
+    /// is not `user.version`, and [`AddCredentialError::CredIdTaken`] when
+    /// the user already has a credential with `credential.cred_id`, even
+    /// one another process adds at the same moment; nothing changes then.
+    async fn add_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), AddCredentialError>;
+
+    /// Raises the stored signature counter of a credential to `count`.
+    ///
+    /// MUST store `count` and return `true` only when the stored counter
+    /// is below `count`, and otherwise return `false` and change nothing,
+    /// atomically: of two processes that raise one counter to the same
+    /// value, exactly one gets `true`.
+    async fn advance_sign_count(
+        &self,
+        credential: &CredentialUuid,
+        count: u32,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Occurs when a new permission cannot be stored.
@@ -360,13 +403,19 @@ pub enum VerifyError {
     PublicKey(#[from] PublicKeyError),
 }
 
-/// Verifies what `Key` credentials sign.
+/// Verifies what credentials sign.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait SignatureVerifier: Send + Sync + 'static {
     /// Parses a PEM public key (SubjectPublicKeyInfo) and tells which
     /// algorithm it is for. MUST refuse keys it could not verify with.
     async fn check_public_key(&self, pem: &str) -> Result<KeyAlgorithm, PublicKeyError>;
+
+    /// Turns a COSE_Key, as a WebAuthn authenticator reports a new
+    /// credential's public key, into the PEM SubjectPublicKeyInfo of the
+    /// same key. MUST refuse a key it could not verify with, and a key
+    /// whose declared COSE algorithm does not fit its type and curve.
+    async fn public_key_from_cose(&self, cose_key: &[u8]) -> Result<String, PublicKeyError>;
 
     /// Verifies `signature` over exactly `message` with the PEM public key.
     /// The key's own algorithm decides how.

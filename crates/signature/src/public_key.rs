@@ -21,13 +21,15 @@ use ports::{KeyAlgorithm, PublicKeyError};
 use spki::der::Decode;
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const SECP256K1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.10");
-const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const ID_EC_PUBLIC_KEY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+pub(crate) const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+pub(crate) const SECP256K1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.10");
+pub(crate) const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+pub(crate) const RSA_ENCRYPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
-const PEM_TAG: &str = "PUBLIC KEY";
+pub(crate) const PEM_TAG: &str = "PUBLIC KEY";
 
 /// How many parsed keys are kept. When full, all are forgotten at once:
 /// memory stays bounded whatever keys come, and a server verifies with far
@@ -164,7 +166,7 @@ fn verification_algorithm(algorithm: KeyAlgorithm) -> &'static dyn VerificationA
     }
 }
 
-fn refuse(reason: impl Into<String>) -> PublicKeyError {
+pub(crate) fn refuse(reason: impl Into<String>) -> PublicKeyError {
     PublicKeyError { reason: reason.into() }
 }
 

@@ -5,8 +5,10 @@
 //! lock, keeping every promise the ports make as a database would: unique
 //! user names among an org's live users and unique permission names among
 //! its live permissions, compare-and-set updates of users, permissions and
-//! the org guard, audit events written with their change, challenges taken
-//! once, user actions spent once and request nonces accepted once. It is
+//! the org guard, credentials registered by compare-and-set with a `credId`
+//! unique per user, signature counters that only grow, audit events
+//! written with their change, challenges taken once, user actions spent
+//! once and request nonces accepted once. It is
 //! meant for tests, benchmarks and services that embed orgusers without a
 //! database; its state lives as long as the process.
 //!
@@ -21,13 +23,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use domain::{
-    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission,
-    PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
+    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, CredentialUuid, Org, OrgId,
+    Permission, PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind,
+    Username,
 };
 use ports::{
-    AssignersSnapshot, AuditLog, InsertPermissionError, InsertUserError, OneTimeStore, OrgGuard,
-    PermissionPage, PermissionRepository, SecretStore, StoreError, UpdatePermissionError,
-    UpdateUserError, UserPage, UserRepository,
+    AddCredentialError, AssignersSnapshot, AuditLog, InsertPermissionError, InsertUserError,
+    OneTimeStore, OrgGuard, PermissionPage, PermissionRepository, SecretStore, StoreError,
+    UpdatePermissionError, UpdateUserError, UserPage, UserRepository,
 };
 
 use crate::tables::{Tables, Violation};
@@ -118,6 +121,23 @@ impl UserRepository for MemoryStore {
 
     async fn list_credentials(&self, user: &UserId) -> Result<Vec<Credential>, StoreError> {
         self.with(|t| t.list_credentials(user))
+    }
+
+    async fn add_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), AddCredentialError> {
+        self.with(|t| t.add_credential(user, credential, event))?
+    }
+
+    async fn advance_sign_count(
+        &self,
+        credential: &CredentialUuid,
+        count: u32,
+    ) -> Result<bool, StoreError> {
+        self.with(|t| t.advance_sign_count(credential, count))
     }
 }
 

@@ -19,8 +19,11 @@
 //!   lock, then finds the version changed and updates nothing;
 //! * user names and permission names are unique through partial unique
 //!   indexes, and a unique violation is the answer "taken";
-//! * challenges are taken with `DELETE ... RETURNING` and user actions
-//!   spent with `UPDATE ... WHERE used_at IS NULL`, one statement each;
+//! * challenges are taken with `DELETE ... RETURNING`, user actions
+//!   spent with `UPDATE ... WHERE used_at IS NULL` and signature counters
+//!   raised with `UPDATE ... WHERE sign_count < $1`, one statement each;
+//! * a user's `credId`s are unique through a unique constraint, and a
+//!   unique violation is the answer "taken";
 //! * a user with its assignments, and the assigners of an org with the
 //!   guard version, are each read by one statement, so from one snapshot.
 //!

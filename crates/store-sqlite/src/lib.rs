@@ -11,10 +11,11 @@
 //! WAL mode, so readers never wait for writers; every write transaction
 //! starts with `BEGIN IMMEDIATE`, so it takes the write lock before reading
 //! and concurrent writers queue on the busy timeout instead of failing when
-//! they would upgrade a read lock. The one-time records are spent with a
-//! single conditional statement, which SQLite runs atomically. Reads that
-//! must agree with each other, such as the assigners of an org and its
-//! guard version, run in one read transaction and so see one snapshot.
+//! they would upgrade a read lock. The one-time records are spent, and
+//! signature counters raised, with a single conditional statement, which
+//! SQLite runs atomically. Reads that must agree with each other, such as
+//! the assigners of an org and its guard version, run in one read
+//! transaction and so see one snapshot.
 //!
 //! The schema is in `migrations/`, embedded in the binary and applied by
 //! [`SqliteStore::connect`]; each migration file explains its tables.

@@ -4,7 +4,8 @@
 //! Users, permissions and assignments are numbered in the order they come
 //! to exist: users `0..ORGS` are the orgs' first admins, permission
 //! `org * ROLES.len() + role` is `role` of `org`, and assignment `org` is
-//! the admin of `org` holding `OrgAdmin`. The model never asks the domain
+//! the admin of `org` holding `OrgAdmin`. A user's credentials are
+//! numbered in the order it got them. The model never asks the domain
 //! what is the same user name or who may act: the name classes and the
 //! roles' operations are written out here, so that a bug shared by the
 //! domain and the model cannot hide.
@@ -36,6 +37,16 @@ pub(crate) const NAMES: &[(&str, usize)] = &[
 
 /// How many request nonces a sequence draws from, so that they repeat.
 pub(crate) const NONCES: usize = 2;
+
+/// How many `credId`s users register `Fido2` credentials under. Every user
+/// draws from the same few, so a user registering one it already has and
+/// two users registering the same one both come up often.
+pub(crate) const PASSKEYS: usize = 3;
+
+/// The `credId` of passkey `passkey`.
+pub(crate) fn passkey_cred_id(passkey: usize) -> String {
+    format!("passkey-{passkey}")
+}
 
 /// How many name classes [`NAMES`] has.
 pub(crate) const NAME_CLASSES: usize = 5;
@@ -114,6 +125,48 @@ pub(crate) struct ModelUser {
     pub(crate) life: Life,
     /// How many changes were stored: the version the store must show.
     pub(crate) version: u64,
+    /// Whether the user was created with a `Key` credential, which the kit
+    /// logged in with and signs with: a user created without one never
+    /// has a login token.
+    pub(crate) has_key: bool,
+    /// Every credential of the user, oldest first; the first is its
+    /// primary credential, and the user is registered once it has one.
+    pub(crate) credentials: Vec<ModelCredential>,
+}
+
+/// A credential as the model knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ModelCredential {
+    /// The passkey whose `credId` it has; `None` for the `Key` the user
+    /// was created with.
+    pub(crate) passkey: Option<usize>,
+    /// The signature counter the store must show.
+    pub(crate) sign_count: u32,
+}
+
+/// Where a signature counter is raised to, from the stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CountTo {
+    /// One below, or 0 when it is 0.
+    Lower,
+    /// The stored counter itself.
+    Same,
+    /// This much above, or the largest counter.
+    Higher(u32),
+    /// The largest counter there is.
+    Max,
+}
+
+impl CountTo {
+    /// The counter to raise to from `stored`.
+    pub(crate) fn from(self, stored: u32) -> u32 {
+        match self {
+            CountTo::Lower => stored.saturating_sub(1),
+            CountTo::Same => stored,
+            CountTo::Higher(by) => stored.saturating_add(by),
+            CountTo::Max => u32::MAX,
+        }
+    }
 }
 
 /// The assignment of a permission to a user, live or ended.
@@ -159,6 +212,10 @@ pub(crate) enum Outcome {
     NonceUsed,
     /// A direct write with a stale version or guard was refused.
     Conflict,
+    /// A registration named a `credId` the user already has.
+    CredIdTaken,
+    /// A signature counter was not raised: the stored one is not lower.
+    CountNotRaised,
     /// The store failed: never predicted.
     StoreFailed(String),
     /// Anything else the kit did not expect: never predicted.
@@ -201,6 +258,9 @@ pub(crate) enum StaleWrite {
     /// The user's version is right but the org's guard version is not;
     /// for an archived user, the version is one ahead instead.
     GuardVersion,
+    /// A registration of a new credential, with a `credId` no user has,
+    /// decided on a version off by this much.
+    Registration(u64),
 }
 
 /// What a challenge is issued for.
@@ -224,8 +284,9 @@ pub(crate) enum FirstAnswer {
 /// One step of a sequence. Users, permissions and assignments are indexes.
 #[derive(Debug, Clone)]
 pub(crate) enum Transition {
-    /// `caller` creates a user named `NAMES[name]` in its org.
-    Create { caller: usize, name: usize, kind: UserKind, token: TokenUse },
+    /// `caller` creates a user named `NAMES[name]` in its org, with a
+    /// `Key` credential when `key`.
+    Create { caller: usize, name: usize, kind: UserKind, key: bool, token: TokenUse },
     /// `caller` activates (`active`) or deactivates `target`.
     SetActive { caller: usize, target: usize, active: bool, token: TokenUse },
     /// `caller` archives `target`.
@@ -243,6 +304,14 @@ pub(crate) enum Transition {
     /// Two requests present nonce `nonce`, dated now or, when `stale`,
     /// too long ago.
     Nonce { nonce: usize, stale: bool },
+    /// `user` registers a `Fido2` credential under passkey `passkey`'s
+    /// `credId`, whose authenticator counted `count`: decided by the
+    /// domain for `user` as the caller, then `add_credential` straight to
+    /// the store.
+    Register { user: usize, passkey: usize, count: u32 },
+    /// The signature counter of `user`'s credential `credential` is raised
+    /// as `to` says, with `advance_sign_count` straight to the store.
+    Count { user: usize, credential: usize, to: CountTo },
 }
 
 /// The model's state.
@@ -278,6 +347,8 @@ impl Model {
                 kind: UserKind::CustomerEmployee,
                 life: Life::Active,
                 version: 0,
+                has_key: true,
+                credentials: vec![ModelCredential { passkey: None, sign_count: 0 }],
             });
             model.assignments.push(ModelAssignment {
                 permission: org * ROLES.len(),
@@ -310,6 +381,12 @@ impl Model {
 
     pub(crate) fn is_active(&self, user: usize) -> bool {
         self.users[user].life == Life::Active
+    }
+
+    /// Whether `user`'s login token authenticates it: it is active and was
+    /// logged in, with the key it was created with.
+    pub(crate) fn signs_in(&self, user: usize) -> bool {
+        self.is_active(user) && self.users[user].has_key
     }
 
     fn visible_to(&self, user: usize, org: usize) -> bool {
@@ -377,7 +454,7 @@ impl Model {
         token: &TokenUse,
         change: impl FnOnce(&mut Model) -> Outcome,
     ) -> Vec<Outcome> {
-        if !self.is_active(caller) {
+        if !self.signs_in(caller) {
             return vec![Outcome::Unauthenticated];
         }
         let holds = self.holds(caller, operation);
@@ -385,7 +462,7 @@ impl Model {
         let mut outcomes = Vec::new();
         if let TokenUse::MisboundFirst(misbind) = token {
             outcomes.push(match misbind {
-                Misbind::Presenter(p) if !self.is_active(*p) => Outcome::Unauthenticated,
+                Misbind::Presenter(p) if !self.signs_in(*p) => Outcome::Unauthenticated,
                 Misbind::Presenter(p) if !self.holds(*p, operation) => Outcome::NotAuthorized,
                 // Another user may not spend the caller's token.
                 Misbind::Presenter(_) => Outcome::UserActionInvalid,
@@ -399,13 +476,23 @@ impl Model {
         outcomes
     }
 
-    fn create(&mut self, caller: usize, name: usize, kind: UserKind) -> Outcome {
+    fn create(&mut self, caller: usize, name: usize, kind: UserKind, key: bool) -> Outcome {
         let org = self.users[caller].org;
         if self.live_name_taken(org, name) {
             return Outcome::UsernameTaken;
         }
         let user = self.users.len();
-        self.users.push(ModelUser { org, name, kind, life: Life::Active, version: 0 });
+        let credentials =
+            if key { vec![ModelCredential { passkey: None, sign_count: 0 }] } else { Vec::new() };
+        self.users.push(ModelUser {
+            org,
+            name,
+            kind,
+            life: Life::Active,
+            version: 0,
+            has_key: key,
+            credentials,
+        });
         self.record(org, AuditKind::UserCreated, user, caller, None);
         Outcome::Done
     }
@@ -459,7 +546,7 @@ impl Model {
     }
 
     fn get(&self, caller: usize, target: usize) -> Outcome {
-        if !self.is_active(caller) {
+        if !self.signs_in(caller) {
             return Outcome::Unauthenticated;
         }
         if !self.holds(caller, Operation::ReadUser) {
@@ -519,16 +606,18 @@ impl Model {
     /// its login token still authenticates it.
     pub(crate) fn challenge_subject(&self, user: usize, kind: ChallengeKind) -> Option<usize> {
         let named = &self.users[user];
-        let subject = match kind {
-            ChallengeKind::Login => (0..self.users.len()).find(|&u| {
-                let other = &self.users[u];
-                other.org == named.org
-                    && other.life != Life::Archived
-                    && NAMES[other.name].1 == NAMES[named.name].1
-            })?,
-            ChallengeKind::UserAction => user,
-        };
-        self.is_active(subject).then_some(subject)
+        match kind {
+            ChallengeKind::Login => {
+                let subject = (0..self.users.len()).find(|&u| {
+                    let other = &self.users[u];
+                    other.org == named.org
+                        && other.life != Life::Archived
+                        && NAMES[other.name].1 == NAMES[named.name].1
+                })?;
+                self.is_active(subject).then_some(subject)
+            }
+            ChallengeKind::UserAction => self.signs_in(user).then_some(user),
+        }
     }
 
     /// Only a fresh nonce is recorded; a stale one is refused before the
@@ -543,6 +632,35 @@ impl Model {
         Outcome::Unchanged
     }
 
+    /// Only an active user is a caller the domain lets register; a `credId`
+    /// is taken only by a credential of the same user.
+    fn register(&mut self, user: usize, passkey: usize, count: u32) -> Outcome {
+        if !self.is_active(user) {
+            return Outcome::Unauthenticated;
+        }
+        let owner = &mut self.users[user];
+        if owner.credentials.iter().any(|c| c.passkey == Some(passkey)) {
+            return Outcome::CredIdTaken;
+        }
+        owner.credentials.push(ModelCredential { passkey: Some(passkey), sign_count: count });
+        owner.version += 1;
+        let org = owner.org;
+        self.record(org, AuditKind::CredentialCreated, user, user, None);
+        Outcome::Done
+    }
+
+    /// A counter is raised only above the stored one, whoever owns it and
+    /// whatever state the owner is in; no event, no new version.
+    fn count(&mut self, user: usize, credential: usize, to: CountTo) -> Outcome {
+        let stored = &mut self.users[user].credentials[credential].sign_count;
+        let target = to.from(*stored);
+        if target <= *stored {
+            return Outcome::CountNotRaised;
+        }
+        *stored = target;
+        Outcome::Done
+    }
+
     fn challenge(&self, user: usize, kind: ChallengeKind, first: &FirstAnswer) -> Vec<Outcome> {
         let Some(subject) = self.challenge_subject(user, kind) else {
             return vec![match kind {
@@ -550,6 +668,11 @@ impl Model {
                 ChallengeKind::UserAction => Outcome::Unauthenticated,
             }];
         };
+        if !self.users[subject].has_key {
+            // Without a key of the subject's own, nothing the kit signs
+            // answers the challenge.
+            return vec![Outcome::InvalidSignature, Outcome::ChallengeNotValid];
+        }
         let first = match first {
             FirstAnswer::Good => Outcome::Unchanged,
             FirstAnswer::OtherCredential(other) if *other == subject => Outcome::Unchanged,
@@ -645,10 +768,22 @@ impl ReferenceStateMachine for Lifecycle {
         let kinds = select(vec![UserKind::CustomerEmployee, UserKind::EndUser]);
         let tokens = token_use(n);
 
-        let create =
-            (caller(Operation::CreateUser), 0..NAMES.len(), kinds, tokens.clone()).prop_map(
-                |(caller, name, kind, token)| Transition::Create { caller, name, kind, token },
-            );
+        // Mostly with a key; without one, the user must register a
+        // credential before it is registered.
+        let create = (
+            caller(Operation::CreateUser),
+            0..NAMES.len(),
+            kinds,
+            prop::bool::weighted(0.8),
+            tokens.clone(),
+        )
+            .prop_map(|(caller, name, kind, key, token)| Transition::Create {
+                caller,
+                name,
+                kind,
+                key,
+                token,
+            });
         let activate = (pair(Operation::ActivateUser), tokens.clone()).prop_map(
             |((caller, target), token)| Transition::SetActive {
                 caller,
@@ -689,6 +824,7 @@ impl ReferenceStateMachine for Lifecycle {
         let stale_write = prop_oneof![
             (1..3u64).prop_map(StaleWrite::UserVersion),
             Just(StaleWrite::GuardVersion),
+            (1..3u64).prop_map(StaleWrite::Registration),
         ];
         let stale =
             (0..n, stale_write).prop_map(|(target, write)| Transition::Stale { target, write });
@@ -702,6 +838,32 @@ impl ReferenceStateMachine for Lifecycle {
             .prop_map(|(user, kind, first)| Transition::Challenge { user, kind, first });
         let nonce = (0..NONCES, prop::bool::weighted(0.2))
             .prop_map(|(nonce, stale)| Transition::Nonce { nonce, stale });
+
+        // Mostly an active user, sometimes anyone; counters the authenticator
+        // started at 0 most often, and at the largest one sometimes.
+        let registrant = Union::new_weighted(vec![(4, pick(active.clone())), (1, (0..n).boxed())]);
+        let counts = prop_oneof![4 => Just(0u32), 2 => Just(7u32), 1 => Just(u32::MAX)];
+        let register = (registrant, 0..PASSKEYS, counts)
+            .prop_map(|(user, passkey, count)| Transition::Register { user, passkey, count });
+        // Any credential of anyone: every user but the admins may have
+        // none, and the admins always have one.
+        let holders: Vec<(usize, usize)> = (0..n)
+            .map(|u| (u, model.users[u].credentials.len()))
+            .filter(|(_, held)| *held > 0)
+            .collect();
+        let to = prop_oneof![
+            2 => Just(CountTo::Lower),
+            3 => Just(CountTo::Same),
+            4 => (1..3u32).prop_map(CountTo::Higher),
+            1 => Just(CountTo::Max),
+        ];
+        let count = (select(holders), any::<prop::sample::Index>(), to).prop_map(
+            |((user, held), index, to)| Transition::Count {
+                user,
+                credential: index.index(held),
+                to,
+            },
+        );
 
         // Mostly a live assignment in the caller's org other than the
         // admin's first, named under its own permission; sometimes any
@@ -748,6 +910,8 @@ impl ReferenceStateMachine for Lifecycle {
             (1, stale.boxed()),
             (1, challenge.boxed()),
             (1, nonce.boxed()),
+            (3, register.boxed()),
+            (3, count.boxed()),
         ])
         .boxed()
     }
@@ -788,14 +952,18 @@ impl ReferenceStateMachine for Lifecycle {
                         _ => true,
                     }
             }
+            Transition::Register { user: u, passkey, .. } => user(u) && *passkey < PASSKEYS,
+            Transition::Count { user: u, credential, .. } => {
+                user(u) && *credential < model.users[*u].credentials.len()
+            }
         }
     }
 
     fn apply(mut model: Model, transition: &Transition) -> Model {
         model.last = match transition {
-            Transition::Create { caller, name, kind, token } => {
+            Transition::Create { caller, name, kind, key, token } => {
                 model.signed(*caller, Operation::CreateUser, token, |m| {
-                    m.create(*caller, *name, *kind)
+                    m.create(*caller, *name, *kind, *key)
                 })
             }
             Transition::SetActive { caller, target, active, token } => {
@@ -821,6 +989,12 @@ impl ReferenceStateMachine for Lifecycle {
             Transition::Challenge { user, kind, first } => model.challenge(*user, *kind, first),
             Transition::Nonce { nonce, stale } => {
                 vec![model.nonce(*nonce, *stale), model.nonce(*nonce, *stale)]
+            }
+            Transition::Register { user, passkey, count } => {
+                vec![model.register(*user, *passkey, *count)]
+            }
+            Transition::Count { user, credential, to } => {
+                vec![model.count(*user, *credential, *to)]
             }
         };
         model

@@ -3,17 +3,20 @@
 //! The same wrapper without a fault must pass, so the failures come from
 //! the faults and not from the wrapper.
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use domain::{
-    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission,
-    PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
+    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, CredentialUuid, Org, OrgId,
+    Permission, PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind,
+    Username,
 };
 use ports::{
-    AssignersSnapshot, AuditLog, InsertPermissionError, InsertUserError, OneTimeStore, OrgGuard,
-    PermissionPage, PermissionRepository, StoreError, UpdatePermissionError, UpdateUserError,
-    UserPage, UserRepository,
+    AddCredentialError, AssignersSnapshot, AuditLog, InsertPermissionError, InsertUserError,
+    OneTimeStore, OrgGuard, PermissionPage, PermissionRepository, StoreError,
+    UpdatePermissionError, UpdateUserError, UserPage, UserRepository,
 };
 use store_memory::MemoryStore;
 
@@ -30,6 +33,16 @@ enum Fault {
     ForgetsSpending,
     /// Every nonce is new to it.
     ForgetsNonces,
+    /// `add_credential` stores whatever version it is given.
+    RegistersOverVersions,
+    /// `add_credential` answers a taken `credId` by storing the rest of the
+    /// change without the credential.
+    AcceptsTakenCredIds,
+    /// `add_credential` stores the credential but leaves the user as it
+    /// was, unregistered and without a primary credential.
+    ForgetsRegistration,
+    /// `advance_sign_count` also "raises" a counter to its own value.
+    CountsEqualAsHigher,
 }
 
 /// The memory store, with one fault.
@@ -37,6 +50,17 @@ enum Fault {
 struct Faulty {
     inner: MemoryStore,
     fault: Fault,
+    /// The counter of every credential stored through the wrapper, which
+    /// the memory store does not look up by uuid.
+    counts: Arc<Mutex<HashMap<CredentialUuid, u32>>>,
+}
+
+impl Faulty {
+    /// Notes the counters of credentials just stored.
+    fn note(&self, credentials: &[Credential]) {
+        let mut counts = self.counts.lock().unwrap();
+        counts.extend(credentials.iter().map(|c| (c.uuid.clone(), c.sign_count)));
+    }
 }
 
 #[async_trait]
@@ -49,7 +73,9 @@ impl UserRepository for Faulty {
         credential: &Credential,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        self.inner.create_org(org, admin_permission, admin, credential, event).await
+        self.inner.create_org(org, admin_permission, admin, credential, event).await?;
+        self.note(std::slice::from_ref(credential));
+        Ok(())
     }
 
     async fn count_orgs(&self) -> Result<u64, StoreError> {
@@ -62,7 +88,9 @@ impl UserRepository for Faulty {
         credentials: &[Credential],
         event: &AuditEvent,
     ) -> Result<(), InsertUserError> {
-        self.inner.insert_user(user, credentials, event).await
+        self.inner.insert_user(user, credentials, event).await?;
+        self.note(credentials);
+        Ok(())
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -112,6 +140,51 @@ impl UserRepository for Faulty {
 
     async fn list_credentials(&self, user: &UserId) -> Result<Vec<Credential>, StoreError> {
         self.inner.list_credentials(user).await
+    }
+
+    async fn add_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), AddCredentialError> {
+        let stored = self.inner.find_user(&user.id).await?;
+        let mut user = user.clone();
+        match (self.fault, &stored) {
+            (Fault::RegistersOverVersions, Some(stored)) => user.version = stored.version,
+            (Fault::ForgetsRegistration, Some(stored)) => {
+                user.is_registered = stored.is_registered;
+                user.credential_uuid = stored.credential_uuid.clone();
+            }
+            _ => {}
+        }
+        match self.inner.add_credential(&user, credential, event).await {
+            Err(AddCredentialError::CredIdTaken) if self.fault == Fault::AcceptsTakenCredIds => {
+                self.inner.update_user(&user, event, None).await.map_err(|e| match e {
+                    UpdateUserError::Conflict => AddCredentialError::Conflict,
+                    UpdateUserError::Store(e) => AddCredentialError::Store(e),
+                })
+            }
+            Ok(()) => {
+                self.note(std::slice::from_ref(credential));
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn advance_sign_count(
+        &self,
+        credential: &CredentialUuid,
+        count: u32,
+    ) -> Result<bool, StoreError> {
+        let raised = self.inner.advance_sign_count(credential, count).await?;
+        let mut counts = self.counts.lock().unwrap();
+        let equal = counts.get(credential) == Some(&count);
+        if raised {
+            counts.insert(credential.clone(), count);
+        }
+        Ok(raised || (equal && self.fault == Fault::CountsEqualAsHigher))
     }
 }
 
@@ -217,7 +290,7 @@ fn run_with(fault: Fault) -> Option<String> {
     let config = testkit::Config { cases: 64, seed: Some(7), ..testkit::Config::default() };
     let run = catch_unwind(AssertUnwindSafe(|| {
         testkit::check_adapter(
-            || async move { Faulty { inner: MemoryStore::new(), fault } },
+            || async move { Faulty { inner: MemoryStore::new(), fault, counts: Arc::default() } },
             config,
         )
     }));
@@ -258,4 +331,32 @@ fn a_store_that_forgets_spent_user_actions_fails_on_a_replay() {
 fn a_store_that_forgets_nonces_fails_on_a_replayed_nonce() {
     let message = run_with(Fault::ForgetsNonces).expect("the kit must fail");
     assert!(message.contains("NonceUsed"), "{message}");
+}
+
+#[test]
+fn a_store_that_registers_over_a_changed_version_fails_on_a_stale_registration() {
+    let message = run_with(Fault::RegistersOverVersions).expect("the kit must fail");
+    assert!(message.contains("Registration"), "{message}");
+    assert!(message.contains("Conflict"), "{message}");
+}
+
+#[test]
+fn a_store_that_accepts_a_taken_cred_id_fails_on_a_second_registration() {
+    let message = run_with(Fault::AcceptsTakenCredIds).expect("the kit must fail");
+    assert!(message.contains("Register"), "{message}");
+    assert!(message.contains("CredIdTaken"), "{message}");
+}
+
+#[test]
+fn a_store_that_forgets_to_mark_a_registered_user_fails_on_its_first_credential() {
+    let message = run_with(Fault::ForgetsRegistration).expect("the kit must fail");
+    assert!(message.contains("Register"), "{message}");
+    assert!(message.contains("reads back unlike the use case stored it"), "{message}");
+}
+
+#[test]
+fn a_store_that_counts_an_equal_counter_as_higher_fails_on_a_repeated_count() {
+    let message = run_with(Fault::CountsEqualAsHigher).expect("the kit must fail");
+    assert!(message.contains("Count"), "{message}");
+    assert!(message.contains("CountNotRaised"), "{message}");
 }

@@ -99,6 +99,8 @@ async fn every_endpoint_with_a_body_refuses_a_malformed_one() {
         (Method::POST, "/auth/action/init".to_owned()),
         (Method::POST, "/auth/action".to_owned()),
         (Method::POST, "/auth/users".to_owned()),
+        (Method::POST, "/auth/credentials/init".to_owned()),
+        (Method::POST, "/auth/credentials".to_owned()),
         (Method::POST, "/permissions".to_owned()),
         (Method::PUT, format!("/permissions/{readers}")),
         (Method::POST, format!("/permissions/{readers}/assignments")),
@@ -210,6 +212,62 @@ async fn bad_fields_of_a_user_action_request_are_named() {
 }
 
 #[tokio::test]
+async fn bad_fields_of_a_credential_registration_are_named() {
+    let app = TestApp::new().await;
+    let (admin, _) = fixture(&app).await;
+    let init = vec![
+        bad("{}", "invalid request body: missing field `kind`"),
+        bad(
+            r#"{"kind": "Retina"}"#,
+            "invalid kind: unknown variant `Retina`, expected one of `Key`, `Fido2`, \
+             `Password`, `Totp`, `RecoveryKey`, `PasswordProtectedKey`",
+        ),
+        bad(r#"{"kind": "Totp"}"#, "credential kind Totp is not supported; Key and Fido2 are"),
+        bad(r#"{"kind": 2}"#, "invalid kind: invalid type: integer `2`, expected string or map"),
+    ];
+    let create = |change: Value| {
+        let mut body = json!({
+            "credentialKind": "Fido2",
+            "credentialInfo": {"credId": "abc", "clientData": "e30", "attestationData": "oA"},
+            "credentialName": "passkey",
+            "challengeIdentifier": "unknown",
+        });
+        body.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+        body.to_string()
+    };
+    let info = |change: Value| {
+        let mut info = json!({"credId": "abc", "clientData": "e30", "attestationData": "oA"});
+        info.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+        create(json!({"credentialInfo": info}))
+    };
+    let register = vec![
+        bad(r#"{"credentialKind": "Key"}"#, "invalid request body: missing field `credentialInfo`"),
+        bad(
+            create(json!({"credentialKind": "Password"})),
+            "credential kind Password is not supported; Key and Fido2 are",
+        ),
+        bad(
+            create(json!({"credentialName": null})),
+            "invalid credentialName: invalid type: null, expected a string",
+        ),
+        bad(
+            create(json!({"credentialInfo": {"credId": "abc"}})),
+            "invalid credentialInfo: missing field `clientData`",
+        ),
+        bad(info(json!({"clientData": "%%"})), "credentialInfo.clientData is not valid base64url"),
+        bad(
+            info(json!({"attestationData": "!"})),
+            "credentialInfo.attestationData is not valid base64url",
+        ),
+        // Well-formed, but for a challenge that was never issued.
+        bad(create(json!({})), "challenge is not valid"),
+    ];
+
+    check(&app, &admin, Method::POST, "/auth/credentials/init", init).await;
+    check(&app, &admin, Method::POST, "/auth/credentials", register).await;
+}
+
+#[tokio::test]
 async fn bad_fields_of_a_permission_are_named() {
     let app = TestApp::new().await;
     let (admin, readers) = fixture(&app).await;
@@ -311,7 +369,7 @@ fn bad_assertions(session: &Session, challenge: &Value) -> Vec<(Value, Reply)> {
             json!({"kind": "Password", "credentialAssertion": {}}),
             error(
                 StatusCode::BAD_REQUEST,
-                "invalid firstFactor.kind: unknown variant `Password`, expected `Key`",
+                "invalid firstFactor.kind: unknown variant `Password`, expected `Key` or `Fido2`",
             ),
         ),
     ]
@@ -353,6 +411,57 @@ async fn a_malformed_or_unverifiable_user_action_assertion_is_refused_and_earns_
         let reply = app.complete_action(&admin, &challenge, first_factor.clone()).await;
 
         assert_eq!(reply, expected, "{first_factor}");
+    }
+    assert_eq!(app.org_snapshot(&admin).await, before);
+}
+
+/// The `Fido2` assertions that are malformed, with what each must be
+/// answered. Nothing is registered: the shapes are refused before any
+/// credential is looked up, or the unknown credential fails to verify.
+fn bad_fido2_assertions() -> Vec<(Value, Reply)> {
+    let assertion = |changes: Value| {
+        let mut members = json!({
+            "credId": "abc",
+            "clientData": URL_SAFE_NO_PAD.encode(r#"{"type":"webauthn.get","challenge":"x"}"#),
+            "authenticatorData": URL_SAFE_NO_PAD.encode([0; 37]),
+            "signature": URL_SAFE_NO_PAD.encode([0x30, 0]),
+        });
+        members.as_object_mut().unwrap().extend(changes.as_object().unwrap().clone());
+        json!({"kind": "Fido2", "credentialAssertion": members})
+    };
+    let bad = |message: &str| error(StatusCode::BAD_REQUEST, message);
+    vec![
+        (
+            assertion(json!({"authenticatorData": "not base64url!"})),
+            bad("firstFactor.credentialAssertion.authenticatorData is not valid base64url"),
+        ),
+        (
+            json!({"kind": "Fido2", "credentialAssertion": {"credId": "abc", "clientData": "e30",
+                "signature": "MAA"}}),
+            bad("invalid firstFactor: missing field `authenticatorData`"),
+        ),
+        (
+            assertion(json!({"userHandle": 5})),
+            bad("invalid firstFactor: invalid type: integer `5`, expected a string"),
+        ),
+        (assertion(json!({})), error(StatusCode::UNAUTHORIZED, "invalid signature")),
+    ]
+}
+
+#[tokio::test]
+async fn a_malformed_fido2_assertion_is_refused_and_issues_no_token() {
+    let app = TestApp::new().await;
+    let admin = app.login(&app.admin_a).await;
+    let before = app.org_snapshot(&admin).await;
+
+    for (first_factor, expected) in bad_fido2_assertions() {
+        let challenge = app.login_challenge(&app.admin_a).await;
+        let reply = app.complete_login(&challenge, first_factor.clone()).await;
+        assert_eq!(reply, expected, "login: {first_factor}");
+
+        let challenge = app.action_challenge(&admin, Method::POST, "/auth/users", "{}").await;
+        let reply = app.complete_action(&admin, &challenge, first_factor.clone()).await;
+        assert_eq!(reply, expected, "action: {first_factor}");
     }
     assert_eq!(app.org_snapshot(&admin).await, before);
 }

@@ -75,14 +75,14 @@ async fn a_bad_login_body_is_refused_with_a_message_naming_the_field() {
     let challenge = app.login_challenge(&app.admin_a).await;
     let mut bad_signature = app.admin_a.key.answer(&challenge);
     bad_signature["credentialAssertion"]["signature"] = json!("not base64url!");
-    let fido2 = json!({"kind": "Fido2", "credentialAssertion": {}});
+    let totp = json!({"kind": "Totp", "otpCode": "123456"});
 
     let init = app.post("/auth/login/init", None, &json!({"username": "jane@a.example"})).await;
-    let kind = app.complete_login(&challenge, fido2).await;
+    let kind = app.complete_login(&challenge, totp).await;
     let signature = app.complete_login(&challenge, bad_signature).await;
 
     assert_eq!(init, error(StatusCode::BAD_REQUEST, "invalid request body: missing field `orgId`"));
-    let message = "invalid firstFactor.kind: unknown variant `Fido2`, expected `Key`";
+    let message = "invalid firstFactor.kind: unknown variant `Totp`, expected `Key` or `Fido2`";
     assert_eq!(kind, error(StatusCode::BAD_REQUEST, message));
     let message = "firstFactor.credentialAssertion.signature is not valid base64url";
     assert_eq!(signature, error(StatusCode::BAD_REQUEST, message));

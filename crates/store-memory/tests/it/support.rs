@@ -104,9 +104,31 @@ pub(crate) fn credential(user: &User, seed: u32, active: bool) -> Credential {
         user_id: user.id.clone(),
         org_id: user.org_id.clone(),
         kind: CredentialKind::Key,
+        name: String::new(),
         public_key_pem: "-----BEGIN PUBLIC KEY-----".to_owned(),
+        sign_count: 0,
+        relying_party_id: None,
+        origin: None,
         is_active: active,
         created_at: NOW,
+    }
+}
+
+/// A `Fido2` credential of `user` with this `credId`, registered at `at`.
+pub(crate) fn passkey(user: &User, seed: u32, cred_id: &str, at: Timestamp) -> Credential {
+    Credential {
+        uuid: CredentialUuid::from_random(&random(seed)),
+        cred_id: CredId::parse(cred_id).unwrap(),
+        user_id: user.id.clone(),
+        org_id: user.org_id.clone(),
+        kind: CredentialKind::Fido2,
+        name: format!("passkey {seed}"),
+        public_key_pem: "-----BEGIN PUBLIC KEY-----".to_owned(),
+        sign_count: 3,
+        relying_party_id: Some("example.com".to_owned()),
+        origin: Some("https://app.example.com".to_owned()),
+        is_active: true,
+        created_at: at,
     }
 }
 

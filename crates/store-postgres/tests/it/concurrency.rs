@@ -1,8 +1,9 @@
 //! Many callers at once, in two stores connected separately as two server
 //! processes would be: each one-time record is spent by exactly one
 //! caller, each version of a user is changed by exactly one writer, each
-//! name is taken by exactly one insert, and each version of an org's guard
-//! is passed by exactly one change.
+//! name is taken by exactly one insert, each `credId` of a user is
+//! registered once, each counter value is reached by exactly one raise,
+//! and each version of an org's guard is passed by exactly one change.
 
 use std::sync::Arc;
 
@@ -11,14 +12,16 @@ use domain::{
     UserId, UserKind,
 };
 use ports::{
-    AuditLog, InsertPermissionError, InsertUserError, OneTimeStore, PermissionRepository,
-    SecretStore, UpdateUserError, UserRepository,
+    AddCredentialError, AuditLog, InsertPermissionError, InsertUserError, OneTimeStore,
+    PermissionRepository, SecretStore, UpdateUserError, UserRepository,
 };
 use store_postgres::PostgresStore;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use crate::fixtures::{Db, OrgFixture, T0, event, fresh_random, new_user, username};
+use crate::fixtures::{
+    Db, OrgFixture, T0, event, fresh_random, new_user, passkey, registration, username,
+};
 use crate::one_time::grant;
 
 const CALLERS: usize = 16;
@@ -255,6 +258,56 @@ async fn deactivating_every_assigner_at_once_leaves_exactly_one() {
     let left = stores[1].assigners(&acme.org.id).await.unwrap();
     assert_eq!(left.assigners.len(), 1, "{left:?}");
     assert_eq!(left.guard.version, u64::try_from(CALLERS - 1).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_many_registrations_of_one_cred_id_from_one_version_exactly_one_is_stored() {
+    let Some(db) = Db::new().await else { return };
+    let stores = two_processes(&db).await;
+    let acme = OrgFixture::create(&stores[0], "acme").await;
+    let jane = acme.insert_user(&stores[0], "jane@example.com", UserKind::EndUser).await;
+
+    let added = all_at_once(&stores, |_, store| {
+        let key = passkey(&jane, "racing-passkey", T0);
+        let (registered, event) = registration(&jane, &key);
+        async move { store.add_credential(&registered, &key, &event).await.map(|()| key) }
+    })
+    .await;
+
+    let winners: Vec<_> = added.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{added:?}");
+    for lost in added.iter().filter_map(|r| r.as_ref().err()) {
+        let expected =
+            matches!(lost, AddCredentialError::Conflict | AddCredentialError::CredIdTaken);
+        assert!(expected, "{lost:?}");
+    }
+    assert_eq!(stores[1].list_credentials(&jane.id).await.unwrap(), vec![winners[0].clone()]);
+    let stored = stores[1].find_user(&jane.id).await.unwrap().unwrap();
+    assert_eq!(stored.credential_uuid.as_ref(), Some(&winners[0].uuid));
+    assert_eq!(stored.version, 1);
+    let events = stores[1].events(&acme.org.id).await.unwrap();
+    assert_eq!(events.len(), 3, "the org, jane, and one registration");
+    assert_eq!(events[2].kind, AuditKind::CredentialCreated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_many_raises_of_one_counter_to_one_value_exactly_one_succeeds() {
+    let Some(db) = Db::new().await else { return };
+    let stores = two_processes(&db).await;
+    let acme = OrgFixture::create(&stores[0], "acme").await;
+    let key = passkey(&acme.admin, "passkey-1", T0);
+    let (registered, event) = registration(&acme.admin, &key);
+    stores[0].add_credential(&registered, &key, &event).await.unwrap();
+
+    let raised = all_at_once(&stores, |_, store| {
+        let uuid = key.uuid.clone();
+        async move { store.advance_sign_count(&uuid, 9).await.unwrap() }
+    })
+    .await;
+
+    assert_eq!(raised.iter().filter(|won| **won).count(), 1, "{raised:?}");
+    let found = stores[1].find_credential(&acme.admin.id, &key.cred_id).await.unwrap();
+    assert_eq!(found.map(|c| c.sign_count), Some(9));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

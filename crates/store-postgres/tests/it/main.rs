@@ -3,6 +3,7 @@
 //! and passes.
 
 mod concurrency;
+mod credentials;
 mod fixtures;
 mod one_time;
 mod permissions;

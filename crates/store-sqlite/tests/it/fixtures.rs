@@ -170,11 +170,43 @@ pub(crate) fn key_credential(user: &User, cred_id: &str) -> Credential {
         user_id: user.id.clone(),
         org_id: user.org_id.clone(),
         kind: CredentialKind::Key,
+        name: String::new(),
         public_key_pem: "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"
             .to_owned(),
+        sign_count: 0,
+        relying_party_id: None,
+        origin: None,
         is_active: true,
         created_at: T0,
     }
+}
+
+/// An active `Fido2` credential of `user` with this `credId`, registered
+/// at `at`, whose authenticator counted 3.
+pub(crate) fn passkey(user: &User, cred_id: &str, at: Timestamp) -> Credential {
+    Credential {
+        uuid: CredentialUuid::from_random(&fresh_random()),
+        cred_id: CredId::parse(cred_id).expect("a valid credential id"),
+        user_id: user.id.clone(),
+        org_id: user.org_id.clone(),
+        kind: CredentialKind::Fido2,
+        name: format!("{cred_id} on a laptop"),
+        public_key_pem:
+            "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQ\n-----END PUBLIC KEY-----\n".to_owned(),
+        sign_count: 3,
+        relying_party_id: Some("example.com".to_owned()),
+        origin: Some("https://app.example.com".to_owned()),
+        is_active: true,
+        created_at: at,
+    }
+}
+
+/// `user`, as stored, registering `credential` itself: the user as it must
+/// be stored and the event, as the domain decides them.
+pub(crate) fn registration(user: &User, credential: &Credential) -> (User, AuditEvent) {
+    let caller = Caller::from_token_subject(user.clone(), &user.org_id).expect("an active user");
+    domain::register_credential(&caller, credential, credential.created_at)
+        .expect("a valid credential name")
 }
 
 /// An audit event of `kind` about `user`, by `actor`, at `at`.

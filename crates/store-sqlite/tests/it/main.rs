@@ -2,6 +2,7 @@
 //! directory per test.
 
 mod concurrency;
+mod credentials;
 mod fixtures;
 mod one_time;
 mod permissions;
