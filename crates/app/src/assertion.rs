@@ -317,14 +317,15 @@ impl<P: Ports> Service<P> {
                     .map_err(|_| AssertionFailure::Invalid)?;
                 client_data.check_origin(&self.relying_party)?;
                 let data = AuthenticatorData::parse(authenticator_data)?;
-                let next_count =
-                    data.check_assertion(&self.relying_party, credential.sign_count)?;
+                data.check_assertion(&self.relying_party)?;
                 let message = domain::signed_message(authenticator_data, &assertion.client_data);
                 self.verify_signature(&credential, &message, &assertion.signature).await?;
-                // Raised only after the signature held, so that a forged
-                // assertion cannot push the counter up; raised atomically,
-                // so that of two assertions with one counter value, in any
-                // processes, one wins.
+                // The counter is judged only once the signature held, so
+                // that a forged assertion learns nothing of the stored
+                // count and cannot push it up; it is raised atomically, so
+                // that of two assertions with one count, in any processes,
+                // one wins.
+                let next_count = domain::next_sign_count(credential.sign_count, data.sign_count)?;
                 if let Some(count) = next_count {
                     if !self.users.advance_sign_count(&credential.uuid, count).await? {
                         return Err(WebAuthnError::CounterNotIncreased.into());

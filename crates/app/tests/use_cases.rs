@@ -507,21 +507,31 @@ async fn a_passkey_counter_raised_meanwhile_by_another_request_refuses_this_one(
 }
 
 #[tokio::test]
-async fn a_passkey_counter_that_did_not_grow_is_refused_before_the_signature() {
+async fn a_passkey_counter_that_did_not_grow_is_judged_after_the_signature() {
     let caller = admin();
     let challenge = action_challenge(&caller);
-    let assertion = passkey_assertion(&challenge, 7);
-    let credential = passkey_of(&caller);
     let mut mocks = Mocks::new();
-    mocks.one_time.expect_take_challenge().return_once(move |_| Ok(Some(challenge)));
-    mocks.users.expect_find_credential().return_once(move |_, _| Ok(Some(credential)));
-    mocks.verifier.expect_verify().times(0);
+    let taken = challenge.clone();
+    mocks.one_time.expect_take_challenge().times(2).returning(move |_| Ok(Some(taken.clone())));
+    let credential = passkey_of(&caller);
+    mocks
+        .users
+        .expect_find_credential()
+        .times(2)
+        .returning(move |_, _| Ok(Some(credential.clone())));
+    // A forged signature with a stale counter is told "invalid signature",
+    // not that its counter is stale; a genuine one, that it is.
+    let mut verdicts = vec![Err(VerifyError::InvalidSignature), Ok(())].into_iter();
+    mocks.verifier.expect_verify().times(2).returning(move |_, _, _| verdicts.next().unwrap());
     mocks.users.expect_advance_sign_count().times(0);
     mocks.one_time.expect_insert_user_action().times(0);
+    let service = mocks.service();
 
-    let outcome = mocks.service().action(&caller, "any", &assertion).await;
+    let forged = service.action(&caller, "any", &passkey_assertion(&challenge, 7)).await;
+    let stale = service.action(&caller, "any", &passkey_assertion(&challenge, 7)).await;
 
-    assert!(matches!(outcome, Err(ActionError::WebAuthn(WebAuthnError::CounterNotIncreased))));
+    assert!(matches!(forged, Err(ActionError::InvalidSignature)));
+    assert!(matches!(stale, Err(ActionError::WebAuthn(WebAuthnError::CounterNotIncreased))));
 }
 
 /// A `Key` registration of a key whose signature the mocked verifier
