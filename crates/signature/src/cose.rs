@@ -9,7 +9,7 @@
 //!
 //! | kty | crv | alg |
 //! |---|---|---|
-//! | EC2 (2) | P-256 (1) | ES256 (-7) |
+//! | EC2 (2) | P-256 (1) | ES256 (-7) or ESP256 (-9) |
 //! | EC2 (2) | secp256k1 (8) | ES256K (-47) |
 //! | OKP (1) | Ed25519 (6) | EdDSA (-8) or Ed25519 (-19) |
 //! | RSA (3) | | RS256 (-257) |
@@ -17,9 +17,13 @@
 //! A key whose `alg` does not fit is refused rather than guessed at, so no
 //! key is ever used under rules its authenticator did not declare.
 //!
+//! A key that carries its private part (`d`, or any private parameter of
+//! an RSA key) is refused: the credential is then known to whoever saw it
+//! on its way, so it can no longer prove who signed.
+//!
 //! The SPKI made from the key is then read back by the check every PEM key
 //! goes through, so the same rules apply: RSA keys of 2048 bits at least, EC
-//! points on their curve.
+//! points on their curve, Ed25519 keys canonical and not of small order.
 
 use coset::cbor::value::Value;
 use coset::iana::{self, EnumI64};
@@ -43,7 +47,7 @@ const COORDINATE_LEN: usize = 32;
 const SEC1_UNCOMPRESSED: u8 = 0x04;
 
 const ACCEPTED_ALGORITHMS: &str =
-    "use ES256 (-7), ES256K (-47), EdDSA (-8), Ed25519 (-19) or RS256 (-257)";
+    "use ES256 (-7), ESP256 (-9), ES256K (-47), EdDSA (-8), Ed25519 (-19) or RS256 (-257)";
 const ACCEPTED_KEY_TYPES: &str = "use EC2 (2), OKP (1) or RSA (3)";
 const ACCEPTED_EC2_CURVES: &str = "use P-256 (1) or secp256k1 (8)";
 const ACCEPTED_OKP_CURVES: &str = "use Ed25519 (6)";
@@ -55,6 +59,7 @@ pub(crate) fn to_public_key_pem(cose_key: &[u8]) -> Result<String, PublicKeyErro
     let key = CoseKey::from_slice(cose_key)
         .map_err(|_| refuse("is not a COSE_Key, one CBOR map with a key type (kty)"))?;
 
+    check_no_private_key(&key)?;
     let (alg, declared) = declared_algorithm(&key)?;
     let algorithm = algorithm_of_key(&key)?;
     if declared != algorithm {
@@ -85,13 +90,54 @@ pub(crate) fn to_public_key_pem(cose_key: &[u8]) -> Result<String, PublicKeyErro
     Ok(pem)
 }
 
+/// Refuses a key that carries any private parameter of its type. Only the
+/// parameter's presence counts: whatever its value, an authenticator that
+/// sends it has let its private key out, or does not know what it sends.
+fn check_no_private_key(key: &CoseKey) -> Result<(), PublicKeyError> {
+    let private: Vec<(i64, &str)> = match &key.kty {
+        KeyType::Assigned(iana::KeyType::EC2) => vec![(iana::Ec2KeyParameter::D.to_i64(), "d")],
+        KeyType::Assigned(iana::KeyType::OKP) => vec![(iana::OkpKeyParameter::D.to_i64(), "d")],
+        KeyType::Assigned(iana::KeyType::RSA) => [
+            (iana::RsaKeyParameter::D, "d"),
+            (iana::RsaKeyParameter::P, "p"),
+            (iana::RsaKeyParameter::Q, "q"),
+            (iana::RsaKeyParameter::DP, "dP"),
+            (iana::RsaKeyParameter::DQ, "dQ"),
+            (iana::RsaKeyParameter::QInv, "qInv"),
+            (iana::RsaKeyParameter::Other, "other"),
+            (iana::RsaKeyParameter::RI, "r_i"),
+            (iana::RsaKeyParameter::DI, "d_i"),
+            (iana::RsaKeyParameter::TI, "t_i"),
+        ]
+        .into_iter()
+        .map(|(parameter, name)| (parameter.to_i64(), name))
+        .collect(),
+        // Any other type is refused for itself later.
+        _ => Vec::new(),
+    };
+
+    match private.into_iter().find(|&(label, _)| param(key, label).is_some()) {
+        Some((_, "d")) => {
+            Err(refuse("carries a private key (d), which an authenticator must never send"))
+        }
+        Some((_, name)) => Err(refuse(format!(
+            "carries a part of its private key ({name}), which an authenticator must never send"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The algorithm the key's `alg` names, when it is one this server verifies.
 fn declared_algorithm(key: &CoseKey) -> Result<(&Algorithm, KeyAlgorithm), PublicKeyError> {
     let Some(alg) = &key.alg else {
         return Err(refuse("names no COSE algorithm (alg), which WebAuthn requires"));
     };
     let declared = match alg {
-        Algorithm::Assigned(iana::Algorithm::ES256) => KeyAlgorithm::EcdsaP256,
+        // -9 is the fully specified name of ES256, which newer
+        // authenticators may send instead of -7.
+        Algorithm::Assigned(iana::Algorithm::ES256 | iana::Algorithm::ESP256) => {
+            KeyAlgorithm::EcdsaP256
+        }
         Algorithm::Assigned(iana::Algorithm::ES256K) => KeyAlgorithm::EcdsaSecp256k1,
         // -19 is the fully specified name of what -8 always means in WebAuthn.
         Algorithm::Assigned(iana::Algorithm::EdDSA | iana::Algorithm::Ed25519) => {
@@ -273,7 +319,7 @@ fn describe_key(algorithm: KeyAlgorithm) -> &'static str {
 
 fn fitting_algorithms(algorithm: KeyAlgorithm) -> &'static str {
     match algorithm {
-        KeyAlgorithm::EcdsaP256 => "ES256 (-7)",
+        KeyAlgorithm::EcdsaP256 => "ES256 (-7) or ESP256 (-9)",
         KeyAlgorithm::EcdsaSecp256k1 => "ES256K (-47)",
         KeyAlgorithm::Ed25519 => "EdDSA (-8) or Ed25519 (-19)",
         KeyAlgorithm::RsaPkcs1Sha256 => "RS256 (-257)",

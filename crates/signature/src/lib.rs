@@ -11,14 +11,20 @@
 //! | id-Ed25519 | Ed25519, the raw 64 bytes |
 //! | rsaEncryption, 2048 to 8192 bits | RSA PKCS#1 v1.5 with SHA-256 |
 //!
+//! An Ed25519 key must be the canonical encoding of a point that is not of
+//! small order: under a small-order key anyone can make a signature that
+//! verifies. P-256 and secp256k1 have no such points, and aws-lc-rs refuses
+//! degenerate RSA keys (an even modulus, an exponent of 1 or an even one).
+//!
 //! ECDSA signatures with a high S are accepted, since common signers
 //! produce them and accepting both forms opens no forgery here: a signature
 //! is only ever checked, never used as an identifier.
 //!
 //! [`SignatureVerifier::public_key_from_cose`] turns the COSE_Key of a new
 //! WebAuthn credential into such a PEM key, for the algorithms above only
-//! (ES256, ES256K, EdDSA, RS256), and only when the key's declared COSE
-//! algorithm fits its type and curve.
+//! (ES256 or ESP256, ES256K, EdDSA or Ed25519, RS256), only when the key's
+//! declared COSE algorithm fits its type and curve, and never when the key
+//! carries its private part.
 //!
 //! [`generate_p256_key`] makes the key pair of an org's first admin.
 

@@ -31,7 +31,7 @@ lBGcFbaYOON2wB8v47oz4B1sPhkAdqjnPRoiCPDbZjBmiymi8sXyX/t6ld2OtynS
 ";
 
 const ACCEPTED_ALGORITHMS: &str =
-    "use ES256 (-7), ES256K (-47), EdDSA (-8), Ed25519 (-19) or RS256 (-257)";
+    "use ES256 (-7), ESP256 (-9), ES256K (-47), EdDSA (-8), Ed25519 (-19) or RS256 (-257)";
 
 /// Signs a message with a test key's private key.
 type Sign = Box<dyn Fn(&[u8]) -> Vec<u8>>;
@@ -136,6 +136,7 @@ fn cbor_bytes(value: &Value) -> Vec<u8> {
 async fn each_algorithm_gives_the_same_key_which_verifies_what_the_private_key_signs() {
     for (key, alg, algorithm) in [
         (p256_key(), iana::Algorithm::ES256, KeyAlgorithm::EcdsaP256),
+        (p256_key(), iana::Algorithm::ESP256, KeyAlgorithm::EcdsaP256),
         (secp256k1_key(), iana::Algorithm::ES256K, KeyAlgorithm::EcdsaSecp256k1),
         (ed25519_key(), iana::Algorithm::EdDSA, KeyAlgorithm::Ed25519),
         (ed25519_key(), iana::Algorithm::Ed25519, KeyAlgorithm::Ed25519),
@@ -153,6 +154,87 @@ async fn each_algorithm_gives_the_same_key_which_verifies_what_the_private_key_s
         assert_eq!(KeyVerifier.verify(&pem, MESSAGE, &signature).await, Ok(()), "{alg:?}");
         let other = (key.sign)(b"another message");
         assert!(KeyVerifier.verify(&pem, MESSAGE, &other).await.is_err(), "{alg:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_esp256_key_gives_the_same_pem_key_as_es256_and_verifies() {
+    let key = p256_key();
+    let mut cose_key = key.cose.build();
+    cose_key.alg = Some(coset::Algorithm::Assigned(iana::Algorithm::ES256));
+    let es256 = encode(cose_key.clone());
+    cose_key.alg = Some(coset::Algorithm::Assigned(iana::Algorithm::ESP256));
+    let esp256 = encode(cose_key);
+    assert_ne!(es256, esp256);
+
+    let pem = KeyVerifier.public_key_from_cose(&esp256).await.unwrap();
+    assert_eq!(pem, KeyVerifier.public_key_from_cose(&es256).await.unwrap());
+    assert_eq!(KeyVerifier.check_public_key(&pem).await, Ok(KeyAlgorithm::EcdsaP256));
+    assert_eq!(KeyVerifier.verify(&pem, MESSAGE, &(key.sign)(MESSAGE)).await, Ok(()));
+}
+
+#[tokio::test]
+async fn a_key_that_carries_its_private_key_is_refused() {
+    let d = Value::Bytes(vec![7; 32]);
+    let ec2_d = iana::Ec2KeyParameter::D.to_i64();
+    let okp_d = iana::OkpKeyParameter::D.to_i64();
+    let with_d = [
+        p256_key().cose.param(ec2_d, d.clone()).algorithm(iana::Algorithm::ES256).build(),
+        p256_key().cose.param(ec2_d, d.clone()).algorithm(iana::Algorithm::ESP256).build(),
+        secp256k1_key().cose.param(ec2_d, d.clone()).algorithm(iana::Algorithm::ES256K).build(),
+        ed25519_key().cose.param(okp_d, d.clone()).algorithm(iana::Algorithm::EdDSA).build(),
+        rsa_key()
+            .cose
+            .param(iana::RsaKeyParameter::D.to_i64(), d.clone())
+            .algorithm(iana::Algorithm::RS256)
+            .build(),
+        // Refused for carrying `d` whatever `d` holds, and before anything
+        // else is looked at.
+        p256_key().cose.param(ec2_d, Value::Null).algorithm(iana::Algorithm::ES256).build(),
+        p256_key().cose.param(ec2_d, d.clone()).algorithm(iana::Algorithm::EdDSA).build(),
+    ];
+    for cose_key in with_d {
+        assert_eq!(
+            refusal_of(&encode(cose_key)).await,
+            "carries a private key (d), which an authenticator must never send"
+        );
+    }
+
+    // A real P-256 private key, as coset builds it, is refused all the same.
+    let private = CoseKeyBuilder::new_ec2_priv_key(
+        iana::EllipticCurve::P_256,
+        vec![1; 32],
+        vec![2; 32],
+        vec![3; 32],
+    )
+    .algorithm(iana::Algorithm::ES256)
+    .build();
+    let reason = refusal_of(&encode(private)).await;
+    assert_eq!(reason, "carries a private key (d), which an authenticator must never send");
+
+    // The other private parameters of an RSA key: its primes and CRT values.
+    for (parameter, name) in [
+        (iana::RsaKeyParameter::P, "p"),
+        (iana::RsaKeyParameter::Q, "q"),
+        (iana::RsaKeyParameter::DP, "dP"),
+        (iana::RsaKeyParameter::DQ, "dQ"),
+        (iana::RsaKeyParameter::QInv, "qInv"),
+        (iana::RsaKeyParameter::Other, "other"),
+        (iana::RsaKeyParameter::RI, "r_i"),
+        (iana::RsaKeyParameter::DI, "d_i"),
+        (iana::RsaKeyParameter::TI, "t_i"),
+    ] {
+        let cose_key = rsa_key()
+            .cose
+            .param(parameter.to_i64(), Value::Bytes(vec![7; 128]))
+            .algorithm(iana::Algorithm::RS256)
+            .build();
+        assert_eq!(
+            refusal_of(&encode(cose_key)).await,
+            format!(
+                "carries a part of its private key ({name}), which an authenticator must never send"
+            )
+        );
     }
 }
 
@@ -195,11 +277,13 @@ async fn an_algorithm_that_does_not_fit_the_key_is_refused() {
         ),
         (
             p256_key().cose.algorithm(iana::Algorithm::EdDSA).build(),
-            "declares COSE algorithm -8 for an EC2 key on curve P-256, which needs ES256 (-7)",
+            "declares COSE algorithm -8 for an EC2 key on curve P-256, \
+             which needs ES256 (-7) or ESP256 (-9)",
         ),
         (
             p256_key().cose.algorithm(iana::Algorithm::ES256K).build(),
-            "declares COSE algorithm -47 for an EC2 key on curve P-256, which needs ES256 (-7)",
+            "declares COSE algorithm -47 for an EC2 key on curve P-256, \
+             which needs ES256 (-7) or ESP256 (-9)",
         ),
         (
             secp256k1_key().cose.algorithm(iana::Algorithm::ES256).build(),
@@ -208,11 +292,22 @@ async fn an_algorithm_that_does_not_fit_the_key_is_refused() {
         ),
         (
             p256_key().cose.algorithm(iana::Algorithm::RS256).build(),
-            "declares COSE algorithm -257 for an EC2 key on curve P-256, which needs ES256 (-7)",
+            "declares COSE algorithm -257 for an EC2 key on curve P-256, \
+             which needs ES256 (-7) or ESP256 (-9)",
         ),
         (
             rsa_key().cose.algorithm(iana::Algorithm::ES256).build(),
             "declares COSE algorithm -7 for an RSA key, which needs RS256 (-257)",
+        ),
+        (
+            secp256k1_key().cose.algorithm(iana::Algorithm::ESP256).build(),
+            "declares COSE algorithm -9 for an EC2 key on curve secp256k1, \
+             which needs ES256K (-47)",
+        ),
+        (
+            ed25519_key().cose.algorithm(iana::Algorithm::ESP256).build(),
+            "declares COSE algorithm -9 for an OKP key on curve Ed25519, \
+             which needs EdDSA (-8) or Ed25519 (-19)",
         ),
     ];
     for (cose_key, reason) in cases {
