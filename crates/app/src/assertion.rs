@@ -267,7 +267,8 @@ impl<P: Ports> Service<P> {
     }
 
     /// Takes the challenge out of the store, so that this attempt is its
-    /// only one, then checks it may be answered now by `presenter`.
+    /// only one, then checks it may be answered now by `presenter`. An
+    /// identifier no challenge could have is not looked up at all.
     pub(crate) async fn take_challenge<E>(
         &self,
         challenge_id: &str,
@@ -278,7 +279,7 @@ impl<P: Ports> Service<P> {
     {
         let challenge = self
             .one_time
-            .take_challenge(&ChallengeId::from_wire(challenge_id))
+            .take_challenge(&ChallengeId::parse(challenge_id)?)
             .await?
             .ok_or(ChallengeError::NotValid)?;
         challenge.check(self.clock.now(), presenter)?;

@@ -19,15 +19,39 @@ pub const CHALLENGE_LIFETIME: Duration = Duration::from_seconds(5 * 60);
 /// How many random bytes make a challenge, and a challenge identifier.
 pub const CHALLENGE_RANDOM_BYTES: usize = 32;
 
+/// The most characters a `challengeIdentifier` may have. This server
+/// issues 43 (base64url of [`CHALLENGE_RANDOM_BYTES`]); the margin leaves
+/// room for longer identifiers without letting a client send kilobytes to
+/// be looked up.
+pub const MAX_CHALLENGE_ID_CHARS: usize = 128;
+
 /// The opaque, single-use handle of a challenge (`challengeIdentifier`).
+///
+/// It is base64url without padding, as [`Challenge::issue`] writes it: a
+/// client's identifier that could not be one never reaches a store, where
+/// a NUL or another control character may not even be storable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChallengeId(String);
 
 impl ChallengeId {
-    /// Wraps an identifier as a client sent it. Unknown identifiers are
-    /// simply not found, so any string will do.
+    /// Parses an identifier as a client sent it: 1 to
+    /// [`MAX_CHALLENGE_ID_CHARS`] base64url characters (`A-Z`, `a-z`,
+    /// `0-9`, `-`, `_`). Anything else is no challenge's identifier, and
+    /// is refused exactly as an unknown one is.
+    pub fn parse(identifier: &str) -> Result<ChallengeId, ChallengeError> {
+        let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        let valid = (1..=MAX_CHALLENGE_ID_CHARS).contains(&identifier.len())
+            && identifier.bytes().all(base64url);
+        if valid { Ok(ChallengeId(identifier.to_owned())) } else { Err(ChallengeError::NotValid) }
+    }
+
+    /// An identifier as a client sent it, for a lookup that answers an
+    /// unknown challenge as not found. One that [`ChallengeId::parse`]
+    /// refuses becomes the empty identifier, which no issued challenge
+    /// has, so that it is not found either and a store only ever sees
+    /// base64url. Prefer [`ChallengeId::parse`], which spares the lookup.
     pub fn from_wire(identifier: &str) -> ChallengeId {
-        ChallengeId(identifier.to_owned())
+        ChallengeId::parse(identifier).unwrap_or_else(|_| ChallengeId(String::new()))
     }
 
     /// The identifier as it travels on the wire.
@@ -202,6 +226,10 @@ pub enum ClientDataError {
     /// `challenge` members.
     #[error("clientData is not a JSON object with type and challenge")]
     Malformed,
+    /// Occurs when `origin` has a control character: no origin has one,
+    /// and a registration stores the origin it was made on.
+    #[error("clientData origin must not contain control characters")]
+    MalformedOrigin,
     /// Occurs when `type` is not the one the credential kind signs.
     #[error("clientData type is not {expected}")]
     WrongType {
@@ -216,7 +244,18 @@ pub enum ClientDataError {
 impl ClientData {
     /// Parses decoded client data bytes.
     pub fn parse(bytes: &[u8]) -> Result<ClientData, ClientDataError> {
-        serde_json::from_slice(bytes).map_err(|_| ClientDataError::Malformed)
+        // serde would also read the struct from a JSON array.
+        let json: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|_| ClientDataError::Malformed)?;
+        if !json.is_object() {
+            return Err(ClientDataError::Malformed);
+        }
+        let data: ClientData =
+            serde_json::from_value(json).map_err(|_| ClientDataError::Malformed)?;
+        if data.origin.as_deref().is_some_and(|origin| origin.chars().any(char::is_control)) {
+            return Err(ClientDataError::MalformedOrigin);
+        }
+        Ok(data)
     }
 
     /// Succeeds when this client data answers `challenge` for `kind`.
@@ -260,6 +299,35 @@ mod tests {
             user_id: UserId::from_random(&[2; 26]),
         };
         Challenge::issue(purpose, &[7; 32], &[9; 32], now)
+    }
+
+    #[test]
+    fn an_issued_challenge_identifier_parses_back() {
+        let issued = login_challenge(Timestamp::from_unix_millis(0)).id;
+        assert_eq!(ChallengeId::parse(issued.as_str()), Ok(issued.clone()));
+        assert_eq!(ChallengeId::from_wire(issued.as_str()), issued);
+    }
+
+    #[test]
+    fn a_challenge_identifier_that_is_not_short_base64url_is_not_valid() {
+        let longest = "A".repeat(MAX_CHALLENGE_ID_CHARS);
+        assert!(ChallengeId::parse(&longest).is_ok());
+        assert!(ChallengeId::parse("a-b_C9").is_ok());
+        let too_long = "A".repeat(MAX_CHALLENGE_ID_CHARS + 1);
+        for refused in
+            ["", "a\0b", "a\u{1}b", "a b", "a\nb", "a+b/c", "abc=", "é", "a\u{200b}b", &too_long]
+        {
+            assert_eq!(ChallengeId::parse(refused), Err(ChallengeError::NotValid), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_identifier_from_the_wire_is_none_a_challenge_can_have() {
+        let issued = login_challenge(Timestamp::from_unix_millis(0)).id;
+        let refused = ChallengeId::from_wire("a\0b");
+        assert_eq!(refused.as_str(), "");
+        assert_eq!(ChallengeId::from_wire(&format!("{}\0", issued.as_str())), refused);
+        assert_ne!(refused, issued);
     }
 
     #[test]
@@ -315,6 +383,29 @@ mod tests {
         );
         assert_eq!(ClientData::parse(b"not json"), Err(ClientDataError::Malformed));
         assert_eq!(ClientData::parse(b"[1]"), Err(ClientDataError::Malformed));
+    }
+
+    #[test]
+    fn client_data_must_be_an_object_not_an_array_of_its_members() {
+        let challenge = login_challenge(Timestamp::from_unix_millis(0));
+        let members = format!(r#"["key.get","{}",null,null]"#, challenge.challenge);
+        assert_eq!(ClientData::parse(members.as_bytes()), Err(ClientDataError::Malformed));
+    }
+
+    #[test]
+    fn client_data_whose_origin_has_a_control_character_is_refused() {
+        let base = r#""type":"webauthn.get","challenge":"x""#;
+        for origin in [r"http://localhost\u0000", r"http://local\u0007host", "http://localhost\\n"]
+        {
+            let json = format!(r#"{{{base},"origin":"{origin}"}}"#);
+            assert_eq!(
+                ClientData::parse(json.as_bytes()),
+                Err(ClientDataError::MalformedOrigin),
+                "{json}"
+            );
+        }
+        let fine = format!(r#"{{{base},"origin":"http://localhost:3000"}}"#);
+        assert!(ClientData::parse(fine.as_bytes()).is_ok());
     }
 
     #[test]

@@ -321,6 +321,9 @@ impl AttestationObject {
         let Value::Map(entries) = value else {
             return Err(malformed("attestationData is not a CBOR map"));
         };
+        if has_duplicate_key(&entries) {
+            return Err(malformed("attestationData has a duplicate key"));
+        }
         let field = |name: &str| {
             entries.iter().find(|(key, _)| key.as_text() == Some(name)).map(|(_, value)| value)
         };
@@ -337,6 +340,21 @@ impl AttestationObject {
             .clone();
         Ok(AttestationObject { format, authenticator_data })
     }
+}
+
+/// Whether two entries of a CBOR map have equal keys. Such a map is not
+/// valid CBOR (RFC 8949, section 5.6), and which of the two entries counts
+/// would be the parser's choice, not the authenticator's. Keys are compared
+/// by their encoding once decoded, so that two spellings of one key, such
+/// as an integer in one byte and in two, are one key.
+fn has_duplicate_key(entries: &[(ciborium::Value, ciborium::Value)]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    entries.iter().any(|(key, _)| {
+        let mut encoded = Vec::new();
+        // Writing to a vector cannot fail; a key that would not encode is
+        // taken as a duplicate rather than let through.
+        ciborium::ser::into_writer(key, &mut encoded).is_err() || !seen.insert(encoded)
+    })
 }
 
 /// Moves `reader` past one CBOR data item.
@@ -530,6 +548,52 @@ mod tests {
         ] {
             assert_eq!(AttestationObject::parse(&bytes), Err(WebAuthnError::Malformed(reason)));
         }
+    }
+
+    #[test]
+    fn an_attestation_object_with_a_key_twice_is_refused() {
+        use ciborium::Value;
+        let entry = |key: &str, value: Value| (Value::Text(key.into()), value);
+        let base = vec![
+            entry("fmt", Value::Text("none".into())),
+            entry("attStmt", Value::Map(vec![])),
+            entry("authData", Value::Bytes(vec![1])),
+        ];
+        let twice = |extra: (Value, Value)| {
+            let mut entries = base.clone();
+            entries.push(extra);
+            cbor(&Value::Map(entries))
+        };
+        let duplicate = Err(WebAuthnError::Malformed("attestationData has a duplicate key"));
+
+        // Two authData: which one an authenticator meant is unknowable.
+        assert_eq!(
+            AttestationObject::parse(&twice(entry("authData", Value::Bytes(vec![2])))),
+            duplicate
+        );
+        assert_eq!(
+            AttestationObject::parse(&twice(entry("fmt", Value::Text("packed".into())))),
+            duplicate
+        );
+        assert_eq!(
+            AttestationObject::parse(&twice(entry("attStmt", Value::Map(vec![])))),
+            duplicate
+        );
+        // Keys that are never read may not repeat either.
+        let mut unread = base.clone();
+        unread.push((Value::Integer(1.into()), Value::Null));
+        unread.push((Value::Integer(1.into()), Value::Null));
+        assert_eq!(AttestationObject::parse(&cbor(&Value::Map(unread))), duplicate);
+        // One key spelled in one byte and again in two is still one key.
+        let mut spelled_twice = cbor(&Value::Map(base.clone()));
+        spelled_twice[0] += 2;
+        spelled_twice.extend_from_slice(&[0x01, 0xf6, 0x18, 0x01, 0xf6]);
+        assert_eq!(AttestationObject::parse(&spelled_twice), duplicate);
+
+        // Another key, once, is ignored.
+        let mut other = base.clone();
+        other.push(entry("epAtt", Value::Bool(false)));
+        assert!(AttestationObject::parse(&cbor(&Value::Map(other))).is_ok());
     }
 
     #[test]

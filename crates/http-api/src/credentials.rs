@@ -15,7 +15,7 @@ use crate::extract::{Authenticated, RawBody, Signed, parse_json};
 use crate::openapi::{NonceHeader, UserActionHeader};
 use crate::wire::{
     CreateCredentialBody, CredentialInitBody, CredentialJson, CredentialListJson, RegistrationJson,
-    decode_base64url,
+    decode_base64url, parse_challenge_id,
 };
 use crate::{ApiError, ApiState};
 
@@ -85,13 +85,17 @@ pub(crate) async fn create_credential<P: Ports>(
     let body: CreateCredentialBody = parse_json(&signed.body)?;
     let info = body.credential_info;
     let field = |name: &str| format!("credentialInfo.{name}");
+    let kind = body.credential_kind.registrable()?;
+    let client_data = decode_base64url(&field("clientData"), &info.client_data)?;
+    let attestation_data = decode_base64url(&field("attestationData"), &info.attestation_data)?;
+    let challenge_id = parse_challenge_id(&body.challenge_identifier)?;
     let request = CreateCredentialRequest {
-        challenge_id: body.challenge_identifier,
-        kind: body.credential_kind.registrable()?,
+        challenge_id: challenge_id.as_str().to_owned(),
+        kind,
         name: body.credential_name,
         cred_id: info.cred_id,
-        client_data: decode_base64url(&field("clientData"), &info.client_data)?,
-        attestation_data: decode_base64url(&field("attestationData"), &info.attestation_data)?,
+        client_data,
+        attestation_data,
     };
     let credential = state.service.create_credential(&caller, &signed.request, request).await?;
     Ok(Json(CredentialJson::from(&credential)))

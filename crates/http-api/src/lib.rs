@@ -14,6 +14,7 @@ mod extract;
 mod handlers;
 mod openapi;
 mod permissions;
+mod shape;
 mod wire;
 
 use std::sync::Arc;

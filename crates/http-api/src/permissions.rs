@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::ErrorBody;
 use crate::extract::{Authenticated, Signed, parse_json_for};
 use crate::openapi::{NonceHeader, UserActionHeader};
+use crate::shape::read_only_from;
 use crate::wire::{Page, decode_page_token, parse_limit, rfc3339};
 use crate::{ApiError, ApiState};
 
@@ -95,7 +96,7 @@ impl From<&Assignment> for AssignmentJson {
 
 /// `POST /permissions`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields, expecting = "a JSON object with name and operations")]
 pub(crate) struct CreatePermissionBody {
     /// Unique among the org's live permissions.
     name: String,
@@ -106,7 +107,11 @@ pub(crate) struct CreatePermissionBody {
 
 /// `PUT /permissions/{permissionId}`: what is given is replaced.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    expecting = "a JSON object with name, operations or both"
+)]
 pub(crate) struct UpdatePermissionBody {
     name: Option<String>,
     operations: Option<Vec<String>>,
@@ -114,7 +119,12 @@ pub(crate) struct UpdatePermissionBody {
 
 /// `PUT /permissions/{permissionId}/archive`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    expecting = "a JSON object, with isArchived or without"
+)]
 pub(crate) struct ArchivePermissionBody {
     /// `true` when given: archives are final.
     is_archived: Option<bool>,
@@ -122,16 +132,28 @@ pub(crate) struct ArchivePermissionBody {
 
 /// `POST /permissions/{permissionId}/assignments`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    expecting = "a JSON object with identityId"
+)]
 pub(crate) struct CreateAssignmentBody {
     /// A live user of the caller's org, `us-…`.
     identity_id: String,
 }
 
+read_only_from!(
+    object: CreatePermissionBody,
+    UpdatePermissionBody,
+    ArchivePermissionBody,
+    CreateAssignmentBody
+);
+
 /// The query of `GET /permissions`, as strings so that each bad value gets
 /// its own message.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a query string with limit and paginationToken")]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// How many permissions, from 1 to 200; 100 when absent.

@@ -1,15 +1,22 @@
 //! The JSON shapes of the API, as the official SDKs read and write them.
+//!
+//! Every type a body is read into says what it expects in client words
+//! (`#[serde(expecting)]`), never a Rust type's name, and is read from the
+//! one JSON shape the contract gives it (see [`crate::shape`]).
 
 use app::{Assertion, IssuedChallenge, IssuedRegistration};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use domain::{Credential, CredentialKind, HttpMethod, RelyingParty, Timestamp, User, UserKind};
+use domain::{
+    ChallengeId, Credential, CredentialKind, HttpMethod, RelyingParty, Timestamp, User, UserKind,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use crate::ApiError;
+use crate::shape::read_only_from;
 
 /// base64url as signers send it: padded or not.
 const BASE64URL: GeneralPurpose = GeneralPurpose::new(
@@ -21,7 +28,11 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
 
 /// `POST /auth/login/init`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with username and orgId"
+)]
 pub(crate) struct LoginInitBody {
     /// The user name, compared after NFC normalisation and case folding.
     #[schema(example = "jane.roe@example.com")]
@@ -32,7 +43,11 @@ pub(crate) struct LoginInitBody {
 
 /// `POST /auth/login` and `POST /auth/action`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with challengeIdentifier and firstFactor"
+)]
 pub(crate) struct SignedChallengeBody {
     /// The `challengeIdentifier` of the challenge answered; single use.
     pub(crate) challenge_identifier: String,
@@ -44,7 +59,11 @@ pub(crate) struct SignedChallengeBody {
 
 /// A first factor: a `Key` or a `Fido2` credential's answer.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "kind")]
+#[serde(
+    remote = "Self",
+    tag = "kind",
+    expecting = "a JSON object with kind and credentialAssertion"
+)]
 pub(crate) enum FirstFactor {
     /// An asymmetric key's assertion.
     Key {
@@ -60,7 +79,11 @@ pub(crate) enum FirstFactor {
 
 /// A `Key` credential's assertion, still in base64url.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with credId, clientData and signature"
+)]
 pub(crate) struct KeyAssertion {
     /// One of the credentials the challenge allows.
     cred_id: String,
@@ -75,7 +98,11 @@ pub(crate) struct KeyAssertion {
 
 /// A WebAuthn assertion (`navigator.credentials.get`), still in base64url.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with credId, clientData, authenticatorData and signature"
+)]
 pub(crate) struct Fido2Assertion {
     /// The credential's id, base64url of its raw id.
     cred_id: String,
@@ -89,6 +116,41 @@ pub(crate) struct Fido2Assertion {
     /// Ignored: the credential id names the credential.
     #[allow(dead_code, reason = "read so that SDKs may send it; the credId decides")]
     user_handle: Option<String>,
+}
+
+read_only_from!(object: LoginInitBody, SignedChallengeBody, FirstFactor, KeyAssertion);
+read_only_from!(object: Fido2Assertion, ActionInitBody, CreateUserBody, CredentialInitBody);
+read_only_from!(object: CreateCredentialBody, CredentialInfo);
+read_only_from!(name: WireMethod, ServerKind, WireUserKind, WireCredentialKind);
+
+/// Parses the `challengeIdentifier` of a body. One that cannot be an
+/// identifier this server issued is answered as an unknown one, before
+/// anything is looked up or spent.
+pub(crate) fn parse_challenge_id(identifier: &str) -> Result<ChallengeId, ApiError> {
+    ChallengeId::parse(identifier).map_err(|refused| ApiError::bad_request(refused.to_string()))
+}
+
+/// The most characters an `externalId` may have **(our rule)**: it is
+/// stored with the user and answered with it on every read.
+pub(crate) const MAX_EXTERNAL_ID_CHARS: usize = 256;
+
+/// Parses the `externalId` of a new user: at most
+/// [`MAX_EXTERNAL_ID_CHARS`] characters, none of them a control
+/// character, which no identifier of another system needs and not every
+/// database can store.
+pub(crate) fn parse_external_id(external_id: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(external_id) = external_id else {
+        return Ok(None);
+    };
+    if external_id.chars().count() > MAX_EXTERNAL_ID_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "externalId is longer than {MAX_EXTERNAL_ID_CHARS} characters"
+        )));
+    }
+    if external_id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("externalId must not contain control characters"));
+    }
+    Ok(Some(external_id))
 }
 
 /// Decodes the base64url value of `field`, naming it when it is not.
@@ -124,6 +186,7 @@ impl FirstFactor {
 
 /// The methods a user action can be signed for, as the SDKs spell them.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(remote = "Self", expecting = "an HTTP method name as a string")]
 #[schema(as = UserActionHttpMethod)]
 pub(crate) enum WireMethod {
     #[serde(rename = "POST")]
@@ -149,6 +212,7 @@ impl From<WireMethod> for HttpMethod {
 
 /// Which service a user action is for; this server is the `Api`.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(remote = "Self", expecting = "a server kind name as a string")]
 #[schema(as = UserActionServerKind)]
 pub(crate) enum ServerKind {
     Api,
@@ -157,7 +221,12 @@ pub(crate) enum ServerKind {
 
 /// `POST /auth/action/init`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with userActionPayload, userActionHttpMethod and \
+                 userActionHttpPath"
+)]
 pub(crate) struct ActionInitBody {
     /// The exact body the protected request will send, `""` for none.
     #[schema(example = "{}")]
@@ -172,6 +241,7 @@ pub(crate) struct ActionInitBody {
 
 /// The user kinds a client may name.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(remote = "Self", expecting = "a user kind name as a string")]
 #[schema(as = UserKind)]
 pub(crate) enum WireUserKind {
     CustomerEmployee,
@@ -191,7 +261,7 @@ impl From<WireUserKind> for UserKind {
 
 /// `POST /auth/users`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(remote = "Self", rename_all = "camelCase", expecting = "a JSON object with email and kind")]
 pub(crate) struct CreateUserBody {
     /// The new user's name; unique among the org's users not archived.
     #[schema(example = "jane.roe@example.com")]
@@ -199,6 +269,8 @@ pub(crate) struct CreateUserBody {
     pub(crate) kind: WireUserKind,
     /// A PEM public key (SPKI): registers a `Key` credential at once.
     pub(crate) public_key: Option<String>,
+    /// The user's id in another system: at most 256 characters, without
+    /// control characters.
     pub(crate) external_id: Option<String>,
     #[serde(rename = "isSSORequired")]
     pub(crate) is_sso_required: Option<bool>,
@@ -374,6 +446,7 @@ impl From<&User> for UserJson {
 
 /// The credential kinds a client may name.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(remote = "Self", expecting = "a credential kind name as a string")]
 #[schema(as = CredentialKind)]
 pub(crate) enum WireCredentialKind {
     Key,
@@ -399,6 +472,7 @@ impl WireCredentialKind {
 
 /// `POST /auth/credentials/init`
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(remote = "Self", expecting = "a JSON object with kind")]
 pub(crate) struct CredentialInitBody {
     /// `Key` or `Fido2`; the other kinds the SDKs know are refused.
     pub(crate) kind: WireCredentialKind,
@@ -517,7 +591,12 @@ impl RegistrationJson {
 
 /// `POST /auth/credentials`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with credentialKind, credentialInfo, credentialName and \
+                 challengeIdentifier"
+)]
 pub(crate) struct CreateCredentialBody {
     /// The kind the registration challenge was issued for.
     pub(crate) credential_kind: WireCredentialKind,
@@ -531,7 +610,11 @@ pub(crate) struct CreateCredentialBody {
 
 /// The new credential's answer to the registration challenge.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with credId, clientData and attestationData"
+)]
 pub(crate) struct CredentialInfo {
     /// The id the credential will be presented by: for `Fido2`, base64url
     /// of the authenticator's raw credential id.

@@ -237,6 +237,62 @@ async fn ceremonies_on_an_origin_of_another_domain_are_refused() {
 }
 
 #[tokio::test]
+async fn client_data_whose_origin_has_a_control_character_is_malformed() {
+    let app = TestApp::new().await;
+    let admin = app.login(&app.admin_a).await;
+    let malformed =
+        error(StatusCode::BAD_REQUEST, "clientData origin must not contain control characters");
+    let with_origin = |encoded: &Value, origin: &str| {
+        let bytes = URL_SAFE_NO_PAD.decode(encoded.as_str().unwrap()).unwrap();
+        let mut json: Value = serde_json::from_slice(&bytes).unwrap();
+        json["origin"] = json!(origin);
+        json!(URL_SAFE_NO_PAD.encode(json.to_string()))
+    };
+    let mut passkey = SoftAuthenticator::new(LOCAL_ORIGIN);
+    let before = app.org_snapshot(&admin).await;
+
+    // A registration stores the origin it was made on: a NUL in it is
+    // refused before anything is stored.
+    let challenge = registration_challenge(&app, &admin, "Fido2").await;
+    let mut info = passkey.register(&challenge).await;
+    info["clientData"] = with_origin(&info["clientData"], "http://localhost:3000\u{0}");
+    let reply = create_credential(&app, &admin, "Fido2", &challenge, info).await;
+    assert_eq!(reply, malformed);
+    assert_eq!(app.org_snapshot(&admin).await, before);
+
+    register(&app, &admin, &mut passkey).await;
+    let challenge = app.login_challenge(&app.admin_a).await;
+    let mut first_factor = passkey.answer(&challenge).await;
+    let client_data = &mut first_factor["credentialAssertion"]["clientData"];
+    *client_data = with_origin(client_data, "http://localhost:3000\n");
+    let reply = app.complete_login(&challenge, first_factor).await;
+    assert_eq!(reply, malformed);
+}
+
+#[tokio::test]
+async fn an_attestation_object_with_a_second_auth_data_is_refused() {
+    let app = TestApp::new().await;
+    let admin = app.login(&app.admin_a).await;
+    let mut passkey = SoftAuthenticator::new(LOCAL_ORIGIN);
+    let challenge = registration_challenge(&app, &admin, "Fido2").await;
+    let mut info = passkey.register(&challenge).await;
+    let encoded = info["attestationData"].as_str().unwrap();
+    let mut object = URL_SAFE_NO_PAD.decode(encoded).unwrap();
+    // A CBOR map of three entries (fmt, attStmt, authData) becomes one of
+    // four, the last a second authData that no parser should choose.
+    assert_eq!(object[0], 0xa3);
+    object[0] = 0xa4;
+    object.extend_from_slice(b"\x68authData\x41\x00");
+    info["attestationData"] = json!(URL_SAFE_NO_PAD.encode(object));
+    let before = app.org_snapshot(&admin).await;
+
+    let reply = create_credential(&app, &admin, "Fido2", &challenge, info).await;
+
+    assert_eq!(reply, error(StatusCode::BAD_REQUEST, "attestationData has a duplicate key"));
+    assert_eq!(app.org_snapshot(&admin).await, before);
+}
+
+#[tokio::test]
 async fn a_credential_of_another_relying_party_is_refused() {
     // The server is the relying party `example.com`; a page of
     // `login.example.com` may run ceremonies for it, but an authenticator
