@@ -44,7 +44,7 @@ use domain::{
     Caller, Challenge, CredId, HttpMethod, NewUser, OrgName, Timestamp, User, UserActionGrant,
     UserActionRequest, UserActionToken, UserId, UserKind, Username,
 };
-use ports::{Clock, OneTimeStore, Randomness, SignatureVerifier, UserRepository};
+use ports::{Basis, Clock, OneTimeStore, Randomness, SignatureVerifier, UserRepository};
 use signature::KeyVerifier;
 use store_memory::MemoryStore;
 use tokio::runtime::Runtime;
@@ -205,7 +205,12 @@ impl Fixture {
             credential: None,
         };
         let (user, event) = domain::create_user(&self.caller, new, SystemClock.now()).unwrap();
-        self.runtime.block_on(self.store.insert_user(&user, &[], &event)).unwrap();
+        let basis = Basis {
+            actor: self.caller.id().clone(),
+            actor_version: self.caller.user().version,
+            guard: None,
+        };
+        self.runtime.block_on(self.store.insert_user(&user, &[], &event, &basis)).unwrap();
         user.id.to_string()
     }
 

@@ -21,7 +21,7 @@ use ports::{
 };
 use serde::Deserialize;
 
-use crate::{AccessError, Attempt, Ports, Service, SignedRequest, retry_on_conflict};
+use crate::{AccessError, Attempt, Contended, Ports, Service, SignedRequest, retry_on_conflict};
 
 /// A registration challenge as handed to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +99,9 @@ pub enum CreateCredentialError {
     /// Occurs when the caller was deactivated or archived meanwhile.
     #[error("user not found")]
     UserNotFound,
+    /// Occurs when other changes kept landing first.
+    #[error(transparent)]
+    Contended(#[from] Contended),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -200,7 +203,7 @@ impl<P: Ports> Service<P> {
             is_active: true,
             created_at: now,
         };
-        retry_on_conflict::<_, _, (), CreateCredentialError>(|| async {
+        retry_on_conflict::<_, _, (), CreateCredentialError>(|_| async {
             // The caller's record as it is now: a credential is added to a
             // user that is still active, and marks it registered.
             let user = self.users.find_user(caller.id()).await?;

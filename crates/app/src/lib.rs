@@ -54,8 +54,16 @@ pub use users::{
 pub const LOGIN_TOKEN_LIFETIME: Duration = Duration::from_seconds(60 * 60);
 
 /// How often a change that lost a compare-and-set race is decided again
-/// before the use case gives up.
-const MAX_ATTEMPTS: usize = 16;
+/// before the use case gives up. Every lost race is another change that
+/// landed, so only that many changes to the same records at once, or a
+/// caller that keeps changing, exhaust it.
+const MAX_ATTEMPTS: usize = 256;
+
+/// Occurs when a change lost its compare-and-set race [`MAX_ATTEMPTS`]
+/// times: other changes to the same records kept landing first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the records this request changes changed too often meanwhile; try again")]
+pub struct Contended;
 
 /// The adapters a [`Service`] runs on: one type for each port.
 pub trait Ports: Send + Sync + 'static {
@@ -143,21 +151,23 @@ impl<P: Ports> Service<P> {
 }
 
 /// Runs `attempt` until it does not lose a compare-and-set race, at most
-/// [`MAX_ATTEMPTS`] times. Each attempt reloads and decides again, so the
-/// outcome equals some serial order of the competing changes.
+/// [`MAX_ATTEMPTS`] times, telling it how many attempts came before. Each
+/// attempt reloads and decides again, so the outcome equals some serial
+/// order of the competing changes.
 async fn retry_on_conflict<F, Fut, O, E>(mut attempt: F) -> Result<O, E>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(usize) -> Fut,
     Fut: Future<Output = Result<Attempt<O>, E>>,
-    E: From<ports::StoreError>,
+    E: From<Contended>,
 {
-    for _ in 0..MAX_ATTEMPTS {
-        if let Attempt::Done(outcome) = attempt().await? {
+    for earlier in 0..MAX_ATTEMPTS {
+        if let Attempt::Done(outcome) = attempt(earlier).await? {
             return Ok(outcome);
         }
         tracing::debug!("lost a compare-and-set race, deciding again");
     }
-    Err(ports::StoreError::new("too many concurrent changes to one record").into())
+    tracing::warn!(attempts = MAX_ATTEMPTS, "gave up after losing every compare-and-set race");
+    Err(Contended.into())
 }
 
 /// The outcome of one attempt at a compare-and-set change.

@@ -8,16 +8,17 @@ use app::{
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{
-    AssignmentId, AuditKind, Caller, Challenge, ChallengeId, ChallengePurpose, CredId, Credential,
-    CredentialKind, CredentialUuid, HttpMethod, LifecycleState, Operation, OrgId,
-    PermissionAssignment, PermissionId, Timestamp, User, UserActionError, UserActionGrant,
-    UserActionRequest, UserActionToken, UserId, UserKind, Username, WebAuthnError,
+    Assignment, AssignmentId, AuditKind, Caller, Challenge, ChallengeId, ChallengePurpose, CredId,
+    Credential, CredentialKind, CredentialUuid, HttpMethod, LifecycleState, Operation, OrgId,
+    Permission, PermissionAssignment, PermissionId, PermissionName, Timestamp, User,
+    UserActionError, UserActionGrant, UserActionRequest, UserActionToken, UserId, UserKind,
+    Username, WebAuthnError,
 };
 use mockall::predicate::eq;
 use ports::{
-    AddCredentialError, KeyAlgorithm, MockAuthTokens, MockClock, MockOneTimeStore,
-    MockPermissionRepository, MockRandomness, MockSignatureVerifier, MockUserRepository,
-    UpdateUserError, VerifyError,
+    AddCredentialError, AssignersSnapshot, KeyAlgorithm, MockAuthTokens, MockClock,
+    MockOneTimeStore, MockPermissionRepository, MockRandomness, MockSignatureVerifier,
+    MockUserRepository, OrgGuard, UpdateUserError, VerifyError,
 };
 use sha2::{Digest, Sha256};
 
@@ -141,6 +142,18 @@ fn expect_valid_user_action(mocks: &mut Mocks, caller: &Caller, request: &Signed
     mocks.one_time.expect_spend_user_action().times(1).returning(|_, _| Ok(true));
 }
 
+/// Expects the caller's record to be read once more, after a lost race,
+/// and answers it unchanged.
+fn expect_caller_read_again(mocks: &mut Mocks, caller: &Caller) {
+    let record = caller.user().clone();
+    mocks
+        .users
+        .expect_find_user()
+        .with(eq(caller.id().clone()))
+        .times(1)
+        .return_once(move |_| Ok(Some(record)));
+}
+
 #[tokio::test]
 async fn archive_writes_the_change_and_its_audit_event_together() {
     let caller = admin();
@@ -154,7 +167,7 @@ async fn archive_writes_the_change_and_its_audit_event_together() {
     mocks
         .users
         .expect_update_user()
-        .withf(move |user, event, guard| {
+        .withf(move |user, event, basis| {
             user.id == target_id
                 && user.version == 3
                 && user.is_archived()
@@ -163,7 +176,9 @@ async fn archive_writes_the_change_and_its_audit_event_together() {
                 && event.user_id == target_id
                 && event.actor == caller_id
                 && event.at == NOW
-                && guard.is_none()
+                && basis.actor == caller_id
+                && basis.actor_version == 3
+                && basis.guard.is_none()
         })
         .times(1)
         .returning(|_, _, _| Ok(()));
@@ -184,7 +199,9 @@ async fn a_lost_race_is_decided_again_on_fresh_data() {
     let mut mocks = Mocks::new();
     expect_valid_user_action(&mut mocks, &caller, &request);
     let mut reads = vec![User { version: 4, ..target.clone() }, target.clone()];
-    mocks.users.expect_find_user().times(2).returning(move |_| Ok(reads.pop()));
+    let target_id = target.id.clone();
+    mocks.users.expect_find_user().with(eq(target_id)).times(2).returning(move |_| Ok(reads.pop()));
+    expect_caller_read_again(&mut mocks, &caller);
     let mut answers = vec![Ok(()), Err(UpdateUserError::Conflict)];
     mocks
         .users
@@ -211,7 +228,9 @@ async fn a_race_lost_to_another_archive_ends_in_not_found() {
         ..target.clone()
     };
     let mut reads = vec![archived_meanwhile, target.clone()];
-    mocks.users.expect_find_user().times(2).returning(move |_| Ok(reads.pop()));
+    let target_id = target.id.clone();
+    mocks.users.expect_find_user().with(eq(target_id)).times(2).returning(move |_| Ok(reads.pop()));
+    expect_caller_read_again(&mut mocks, &caller);
     mocks.users.expect_update_user().times(1).returning(|_, _, _| Err(UpdateUserError::Conflict));
 
     let outcome = mocks.service().archive_user(&caller, &request, target.id.as_str()).await;
@@ -653,4 +672,175 @@ async fn a_registration_of_a_user_deactivated_meanwhile_is_refused() {
         mocks.service().create_credential(&caller, &registration_request(), request).await;
 
     assert!(matches!(outcome, Err(CreateCredentialError::UserNotFound)));
+}
+
+/// Sets up an archive of `target` by `caller` whose first write loses its
+/// race, after which the caller's record reads as `caller_now`.
+fn archive_losing_once(caller: &Caller, target: &User, caller_now: Option<User>) -> Mocks {
+    let request = archive_request(&target.id);
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, caller, &request);
+    let stored = target.clone();
+    mocks
+        .users
+        .expect_find_user()
+        .with(eq(target.id.clone()))
+        .times(1)
+        .return_once(move |_| Ok(Some(stored)));
+    mocks
+        .users
+        .expect_find_user()
+        .with(eq(caller.id().clone()))
+        .times(1)
+        .return_once(move |_| Ok(caller_now));
+    mocks.users.expect_update_user().times(1).returning(|_, _, _| Err(UpdateUserError::Conflict));
+    mocks
+}
+
+#[tokio::test]
+async fn a_caller_deactivated_while_its_change_was_decided_is_refused() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let deactivated = User { state: LifecycleState::Inactive, version: 4, ..caller.user().clone() };
+    let mocks = archive_losing_once(&caller, &target, Some(deactivated));
+
+    let outcome = mocks
+        .service()
+        .archive_user(&caller, &archive_request(&target.id), target.id.as_str())
+        .await;
+
+    assert!(matches!(outcome, Err(ArchiveUserError::Access(AccessError::Unauthenticated))));
+}
+
+#[tokio::test]
+async fn a_caller_archived_while_its_change_was_decided_is_refused() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let archived = User {
+        state: LifecycleState::Archived { at: NOW, by: target.id.clone() },
+        assignments: Vec::new(),
+        version: 4,
+        ..caller.user().clone()
+    };
+    let mocks = archive_losing_once(&caller, &target, Some(archived));
+
+    let outcome = mocks
+        .service()
+        .archive_user(&caller, &archive_request(&target.id), target.id.as_str())
+        .await;
+
+    assert!(matches!(outcome, Err(ArchiveUserError::Access(AccessError::Unauthenticated))));
+}
+
+#[tokio::test]
+async fn a_caller_who_lost_the_right_meanwhile_is_refused() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let reader = user(10, "admin@x.io", &[Operation::ReadUser]);
+    let mocks = archive_losing_once(&caller, &target, Some(User { version: 4, ..reader }));
+
+    let outcome = mocks
+        .service()
+        .archive_user(&caller, &archive_request(&target.id), target.id.as_str())
+        .await;
+
+    assert!(matches!(outcome, Err(ArchiveUserError::Access(AccessError::NotAuthorized(_)))));
+}
+
+#[tokio::test]
+async fn a_change_that_loses_every_race_gives_up_as_contended() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let request = archive_request(&target.id);
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, &caller, &request);
+    let (caller_record, target_record) = (caller.user().clone(), target.clone());
+    mocks.users.expect_find_user().returning(move |id| {
+        Ok(Some(if *id == caller_record.id {
+            caller_record.clone()
+        } else {
+            target_record.clone()
+        }))
+    });
+    mocks.users.expect_update_user().times(256).returning(|_, _, _| Err(UpdateUserError::Conflict));
+
+    let outcome = mocks.service().archive_user(&caller, &request, target.id.as_str()).await;
+
+    assert!(matches!(outcome, Err(ArchiveUserError::Contended(_))));
+}
+
+#[tokio::test]
+async fn a_revoke_that_leaves_the_holder_another_grant_still_takes_the_guard() {
+    // The holder keeps `Permissions:Assign` through a second assignment;
+    // the revoke must still compare and set the org's guard, or a
+    // concurrent change taking the second grant away would pass the guard
+    // on a picture where this one still stands.
+    let caller = admin();
+    let mut holder = user(20, "holder@x.io", &[Operation::AssignPermission]);
+    let second = PermissionAssignment {
+        assignment_id: AssignmentId::from_random(&[21; 26]),
+        permission_id: PermissionId::from_random(&[21; 26]),
+        permission_name: "Second".to_owned(),
+        operations: vec![Operation::AssignPermission],
+    };
+    holder.assignments.push(second);
+    let revoked = holder.assignments[0].clone();
+    let permission = Permission {
+        id: revoked.permission_id.clone(),
+        org_id: org(),
+        name: PermissionName::parse("Role").unwrap(),
+        operations: vec![Operation::AssignPermission],
+        is_immutable: false,
+        is_archived: false,
+        created_at: NOW,
+        updated_at: NOW,
+        version: 0,
+    };
+    let request = SignedRequest {
+        user_action: Some(UserActionToken::from_wire("token")),
+        request: UserActionRequest {
+            method: HttpMethod::Delete,
+            path: format!("/permissions/{}/assignments/{}", permission.id, revoked.assignment_id),
+            payload: "{}".to_owned(),
+        },
+    };
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, &caller, &request);
+    let found = permission.clone();
+    mocks.permissions.expect_find_permission().return_once(move |_| Ok(Some(found)));
+    let listed = Assignment {
+        id: revoked.assignment_id.clone(),
+        permission_id: permission.id.clone(),
+        user_id: holder.id.clone(),
+        org_id: org(),
+        is_immutable: false,
+        created_at: NOW,
+        ended_at: None,
+    };
+    mocks.permissions.expect_list_assignments().return_once(move |_| Ok(vec![listed]));
+    let stored = holder.clone();
+    mocks.users.expect_find_user().return_once(move |_| Ok(Some(stored)));
+    let guard = OrgGuard { org_id: org(), version: 9 };
+    let snapshot = AssignersSnapshot { guard: guard.clone(), assigners: vec![holder.id.clone()] };
+    mocks.permissions.expect_assigners().times(1).return_once(move |_| Ok(snapshot));
+    mocks
+        .users
+        .expect_update_user()
+        .withf(move |user, _, basis| {
+            user.assignments.len() == 1 && basis.guard == Some(guard.clone())
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+
+    let outcome = mocks
+        .service()
+        .revoke_assignment(
+            &caller,
+            &request,
+            permission.id.as_str(),
+            revoked.assignment_id.as_str(),
+        )
+        .await;
+
+    assert!(outcome.is_ok(), "{outcome:?}");
 }

@@ -2,7 +2,7 @@
 
 use app::{
     AccessError, ActionError, ActionInitError, ArchivePermissionError, ArchiveUserError,
-    AssignPermissionError, AuthenticateError, ChangeActiveError, CreateCredentialError,
+    AssignPermissionError, AuthenticateError, ChangeActiveError, Contended, CreateCredentialError,
     CreatePermissionError, CreateUserError, CredentialInitError, GetPermissionError, GetUserError,
     ListAssignmentsError, ListCredentialsError, ListPermissionsError, ListUsersError, LoginError,
     LoginInitError, NonceError, RevokeAssignmentError, UpdatePermissionError,
@@ -104,6 +104,14 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
 }
 
+/// 409: the request lost every race to other changes of the same records;
+/// nothing was changed, and the same request may be signed and sent again.
+impl From<Contended> for ApiError {
+    fn from(error: Contended) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, error.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         ApiError::internal(&error)
@@ -131,6 +139,7 @@ impl From<NonceError> for ApiError {
 impl From<AccessError> for ApiError {
     fn from(error: AccessError) -> ApiError {
         match error {
+            AccessError::Unauthenticated => ApiError::unauthorized(error.to_string()),
             AccessError::NotAuthorized(e) => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
             AccessError::UserAction(e @ UserActionError::MissingOrInvalid) => {
                 ApiError::new(StatusCode::FORBIDDEN, e.to_string())
@@ -227,6 +236,7 @@ impl From<CreateCredentialError> for ApiError {
             CreateCredentialError::UserNotFound => {
                 ApiError::unauthorized("authentication token is missing or invalid")
             }
+            CreateCredentialError::Contended(e) => e.into(),
             CreateCredentialError::Store(e) => e.into(),
         }
     }
@@ -247,6 +257,7 @@ impl From<CreateUserError> for ApiError {
             CreateUserError::Email(_)
             | CreateUserError::PublicKey(_)
             | CreateUserError::Refused(_) => ApiError::bad_request(error.to_string()),
+            CreateUserError::Contended(e) => e.into(),
             CreateUserError::Store(e) => e.into(),
         }
     }
@@ -282,6 +293,7 @@ impl From<ArchiveUserError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             ArchiveUserError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
+            ArchiveUserError::Contended(e) => e.into(),
             ArchiveUserError::Store(e) => e.into(),
         }
     }
@@ -298,6 +310,7 @@ impl From<ChangeActiveError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             ChangeActiveError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
+            ChangeActiveError::Contended(e) => e.into(),
             ChangeActiveError::Store(e) => e.into(),
         }
     }
@@ -310,6 +323,7 @@ impl From<CreatePermissionError> for ApiError {
             CreatePermissionError::Name(_)
             | CreatePermissionError::Operation(_)
             | CreatePermissionError::NameTaken => ApiError::bad_request(error.to_string()),
+            CreatePermissionError::Contended(e) => e.into(),
             CreatePermissionError::Store(e) => e.into(),
         }
     }
@@ -354,6 +368,7 @@ impl From<UpdatePermissionError> for ApiError {
             | UpdatePermissionError::Operation(_)
             | UpdatePermissionError::NameTaken
             | UpdatePermissionError::LastAssigner(_) => ApiError::bad_request(error.to_string()),
+            UpdatePermissionError::Contended(e) => e.into(),
             UpdatePermissionError::Store(e) => e.into(),
         }
     }
@@ -365,6 +380,7 @@ impl From<ArchivePermissionError> for ApiError {
             ArchivePermissionError::Access(e) => e.into(),
             ArchivePermissionError::Refused(e) => e.into(),
             ArchivePermissionError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
+            ArchivePermissionError::Contended(e) => e.into(),
             ArchivePermissionError::Store(e) => e.into(),
         }
     }
@@ -381,6 +397,7 @@ impl From<AssignPermissionError> for ApiError {
             AssignPermissionError::Refused(
                 e @ (Refused::PermissionArchived | Refused::AlreadyAssigned),
             ) => ApiError::bad_request(e.to_string()),
+            AssignPermissionError::Contended(e) => e.into(),
             AssignPermissionError::Store(e) => e.into(),
         }
     }
@@ -392,6 +409,7 @@ impl From<RevokeAssignmentError> for ApiError {
             RevokeAssignmentError::Access(e) => e.into(),
             RevokeAssignmentError::Refused(e) => ApiError::not_found(e.to_string()),
             RevokeAssignmentError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
+            RevokeAssignmentError::Contended(e) => e.into(),
             RevokeAssignmentError::Store(e) => e.into(),
         }
     }

@@ -5,7 +5,9 @@
 //! lock, keeping every promise the ports make as a database would: unique
 //! user names among an org's live users and unique permission names among
 //! its live permissions, compare-and-set updates of users, permissions and
-//! the org guard, credentials registered by compare-and-set with a `credId`
+//! the org guard, every change checked against the caller's version (and
+//! a permission's change of rights moving its holders' versions),
+//! credentials registered by compare-and-set with a `credId`
 //! unique per user, signature counters that only grow, audit events
 //! written with their change, challenges taken once, user actions spent
 //! once and request nonces accepted once. It is
@@ -28,8 +30,8 @@ use domain::{
     Username,
 };
 use ports::{
-    AddCredentialError, AssignersSnapshot, AuditLog, InsertPermissionError, InsertUserError,
-    OneTimeStore, OrgGuard, PermissionPage, PermissionRepository, SecretStore, StoreError,
+    AddCredentialError, AssignersSnapshot, AuditLog, Basis, InsertPermissionError, InsertUserError,
+    OneTimeStore, PermissionPage, PermissionRepository, SecretStore, StoreError,
     UpdatePermissionError, UpdateUserError, UserPage, UserRepository,
 };
 
@@ -76,8 +78,9 @@ impl UserRepository for MemoryStore {
         user: &User,
         credentials: &[Credential],
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertUserError> {
-        self.with(|t| t.insert_user(user, credentials, event))?
+        self.with(|t| t.insert_user(user, credentials, event, basis))?
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -96,9 +99,9 @@ impl UserRepository for MemoryStore {
         &self,
         user: &User,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdateUserError> {
-        self.with(|t| t.update_user(user, event, guard.as_ref()))?
+        self.with(|t| t.update_user(user, event, basis))?
     }
 
     async fn list_users(
@@ -147,8 +150,9 @@ impl PermissionRepository for MemoryStore {
         &self,
         permission: &Permission,
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertPermissionError> {
-        self.with(|t| t.insert_permission(permission, event))?
+        self.with(|t| t.insert_permission(permission, event, basis))?
     }
 
     async fn find_permission(&self, id: &PermissionId) -> Result<Option<Permission>, StoreError> {
@@ -168,9 +172,9 @@ impl PermissionRepository for MemoryStore {
         &self,
         permission: &Permission,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdatePermissionError> {
-        self.with(|t| t.update_permission(permission, event, guard.as_ref()))?
+        self.with(|t| t.update_permission(permission, event, basis))?
     }
 
     async fn list_assignments(

@@ -18,7 +18,7 @@ use domain::{
     PermissionName, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
 };
 use ports::{
-    AddCredentialError, AssignersSnapshot, InsertPermissionError, InsertUserError, OrgGuard,
+    AddCredentialError, AssignersSnapshot, Basis, InsertPermissionError, InsertUserError, OrgGuard,
     PermissionPage, StoreError, UpdatePermissionError, UpdateUserError, UserPage,
 };
 
@@ -189,7 +189,11 @@ impl Tables {
         user: &User,
         credentials: &[Credential],
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertUserError> {
+        if !self.actor_holds(basis) {
+            return Err(InsertUserError::Conflict);
+        }
         if self.users.contains_key(&user.id) {
             return Err(StoreError::from(Violation::DuplicateUser(user.id.clone())).into());
         }
@@ -222,14 +226,15 @@ impl Tables {
         &mut self,
         user: &User,
         event: &AuditEvent,
-        guard: Option<&OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdateUserError> {
+        let guard = basis.guard.as_ref();
         // An unknown id matches no row, as `UPDATE .. WHERE version = ?`
         // would: the caller read a user that is not there.
         let Some(row) = self.users.get(&user.id) else {
             return Err(UpdateUserError::Conflict);
         };
-        if row.user.version != user.version {
+        if row.user.version != user.version || !self.actor_holds(basis) {
             return Err(UpdateUserError::Conflict);
         }
         if let Some(guard) = guard {
@@ -337,7 +342,11 @@ impl Tables {
         &mut self,
         permission: &Permission,
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertPermissionError> {
+        if !self.actor_holds(basis) {
+            return Err(InsertPermissionError::Conflict);
+        }
         if self.permissions.contains_key(&permission.id) {
             let duplicate = Violation::DuplicatePermission(permission.id.clone());
             return Err(StoreError::from(duplicate).into());
@@ -378,14 +387,19 @@ impl Tables {
         &mut self,
         permission: &Permission,
         event: &AuditEvent,
-        guard: Option<&OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdatePermissionError> {
+        let guard = basis.guard.as_ref();
         // A permission moves to no other org: one that is asked to matches
         // no row, as `UPDATE .. WHERE org_id = ? AND version = ?` would.
-        let stored_matches = self.permissions.get(&permission.id).is_some_and(|stored| {
+        let stored = self.permissions.get(&permission.id).filter(|stored| {
             stored.org_id == permission.org_id && stored.version == permission.version
         });
-        if !stored_matches {
+        let Some(stored) = stored else {
+            return Err(UpdatePermissionError::Conflict);
+        };
+        let rights_change = permission.is_archived || stored.operations != permission.operations;
+        if !self.actor_holds(basis) {
             return Err(UpdatePermissionError::Conflict);
         }
         if let Some(guard) = guard {
@@ -402,6 +416,9 @@ impl Tables {
 
         if let Some(guard) = guard {
             self.bump_guard(&guard.org_id);
+        }
+        if rights_change {
+            self.bump_holders(&permission.id);
         }
         if let Some(old) = self.permissions.remove(&permission.id) {
             self.unindex_permission_name(&old);
@@ -659,6 +676,24 @@ impl Tables {
         if owned.live_names.get(permission.name.as_str()) == Some(&permission.id) {
             owned.live_names.remove(permission.name.as_str());
         }
+    }
+
+    /// Moves the version of every live holder of `permission`: what they
+    /// may do is about to change.
+    fn bump_holders(&mut self, permission: &PermissionId) {
+        let holders: Vec<UserId> =
+            self.holders.get(permission).into_iter().flat_map(|h| h.values().cloned()).collect();
+        for holder in holders {
+            if let Some(row) = self.users.get_mut(&holder) {
+                row.user.version += 1;
+            }
+        }
+    }
+
+    /// Whether the caller's record is still the one the change was decided
+    /// on.
+    fn actor_holds(&self, basis: &Basis) -> bool {
+        self.users.get(&basis.actor).is_some_and(|row| row.user.version == basis.actor_version)
     }
 
     /// Ends every live assignment of `permission`, whoever holds it.

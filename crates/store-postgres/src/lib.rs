@@ -17,6 +17,12 @@
 //! * a write compares and sets a version with `UPDATE ... WHERE id = $1 AND
 //!   version = $2`; a concurrent writer of the same row waits for the row
 //!   lock, then finds the version changed and updates nothing;
+//! * a write by a caller reads the caller's version with `SELECT ... FOR
+//!   SHARE` and conflicts when it moved; the row stays locked until the
+//!   commit, so a change of the caller waits for it, and a deadlock or
+//!   serialization failure between two writes is answered as a conflict;
+//! * a permission update that changes what its holders may do moves their
+//!   versions in its transaction;
 //! * user names and permission names are unique through partial unique
 //!   indexes, and a unique violation is the answer "taken";
 //! * challenges are taken with `DELETE ... RETURNING`, user actions

@@ -9,14 +9,14 @@ use domain::{
     UserId, UserKind, Username,
 };
 use ports::{
-    AddCredentialError, InsertPermissionError, InsertUserError, OrgGuard, StoreError,
-    UpdateUserError, UserPage, UserRepository,
+    AddCredentialError, Basis, InsertPermissionError, InsertUserError, StoreError, UpdateUserError,
+    UserPage, UserRepository,
 };
 use tokio_postgres::types::ToSql;
 
 use crate::PostgresStore;
 use crate::decode::{self, CREDENTIAL_COLUMNS, USER_COLUMNS};
-use crate::sql;
+use crate::sql::{self, RaceAsConflict};
 use crate::write::{self, LIVE_USERNAME_INDEX};
 
 /// The unique constraint on a user's `credIds`, `(user_id, cred_id)`,
@@ -81,15 +81,11 @@ impl UserRepository for PostgresStore {
         user: &User,
         credentials: &[Credential],
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertUserError> {
-        let mut conn = self.connection().await?;
-        let tx = conn.transaction().await.map_err(StoreError::new)?;
-
-        insert_user_rows(&tx, user, credentials).await?;
-        write::insert_event(&tx, event).await?;
-
-        tx.commit().await.map_err(StoreError::new)?;
-        Ok(())
+        self.insert_user_once(user, credentials, event, basis)
+            .await
+            .map_err(RaceAsConflict::race_as_conflict)
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -119,31 +115,9 @@ impl UserRepository for PostgresStore {
         &self,
         user: &User,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdateUserError> {
-        let mut conn = self.connection().await?;
-        let tx = conn.transaction().await.map_err(StoreError::new)?;
-
-        // The guard goes first, so every guarded change locks its org's row
-        // before any other: two guarded changes never wait for each other in
-        // opposite orders.
-        if let Some(guard) = &guard {
-            if !write::take_guard(&tx, guard, &user.org_id).await? {
-                return conflict(tx).await;
-            }
-        }
-
-        if !update_user_row(&tx, user).await? {
-            return conflict(tx).await;
-        }
-
-        if !sync_assignments(&tx, user, event).await? {
-            return conflict(tx).await;
-        }
-        write::insert_event(&tx, event).await?;
-
-        tx.commit().await.map_err(StoreError::new)?;
-        Ok(())
+        self.update_user_once(user, event, basis).await.map_err(RaceAsConflict::race_as_conflict)
     }
 
     async fn list_users(
@@ -215,6 +189,98 @@ impl UserRepository for PostgresStore {
         credential: &Credential,
         event: &AuditEvent,
     ) -> Result<(), AddCredentialError> {
+        self.add_credential_once(user, credential, event)
+            .await
+            .map_err(RaceAsConflict::race_as_conflict)
+    }
+
+    async fn advance_sign_count(
+        &self,
+        credential: &CredentialUuid,
+        count: u32,
+    ) -> Result<bool, StoreError> {
+        // One statement: a concurrent raise of the same row waits for the
+        // first one's row lock, then re-reads the counter and finds it no
+        // longer lower.
+        let conn = self.connection().await?;
+        let raised = sql::execute(
+            &conn,
+            "UPDATE credentials SET sign_count = $1 WHERE uuid = $2 AND sign_count < $1",
+            &[&i64::from(count), &credential.as_str()],
+        )
+        .await
+        .map_err(StoreError::new)?;
+        Ok(raised == 1)
+    }
+}
+
+/// The transactions of the writes that can lose a race with another
+/// transaction; the trait's methods answer a lost race as a conflict.
+impl PostgresStore {
+    async fn insert_user_once(
+        &self,
+        user: &User,
+        credentials: &[Credential],
+        event: &AuditEvent,
+        basis: &Basis,
+    ) -> Result<(), InsertUserError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(StoreError::new)?;
+
+        if !write::hold_actor(&tx, basis).await? {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(InsertUserError::Conflict);
+        }
+        insert_user_rows(&tx, user, credentials).await?;
+        write::insert_event(&tx, event).await?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        Ok(())
+    }
+
+    async fn update_user_once(
+        &self,
+        user: &User,
+        event: &AuditEvent,
+        basis: &Basis,
+    ) -> Result<(), UpdateUserError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(StoreError::new)?;
+
+        // The guard goes first, so every guarded change locks its org's row
+        // before any other: two guarded changes never wait for each other in
+        // opposite orders.
+        if let Some(guard) = &basis.guard {
+            if !write::take_guard(&tx, guard, &user.org_id).await? {
+                return conflict(tx).await;
+            }
+        }
+        // Then the caller, held until the commit: a change of the caller
+        // that lands first makes this one conflict, and one that comes
+        // later waits for this one to end.
+        if !write::hold_actor(&tx, basis).await? {
+            return conflict(tx).await;
+        }
+
+        if !update_user_row(&tx, user).await? {
+            return conflict(tx).await;
+        }
+
+        if !sync_assignments(&tx, user, event).await? {
+            return conflict(tx).await;
+        }
+        write::insert_event(&tx, event).await?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        Ok(())
+    }
+
+    async fn add_credential_once(
+        &self,
+        user: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), AddCredentialError> {
         let mut conn = self.connection().await?;
         let tx = conn.transaction().await.map_err(StoreError::new)?;
 
@@ -237,25 +303,6 @@ impl UserRepository for PostgresStore {
 
         tx.commit().await.map_err(StoreError::new)?;
         Ok(())
-    }
-
-    async fn advance_sign_count(
-        &self,
-        credential: &CredentialUuid,
-        count: u32,
-    ) -> Result<bool, StoreError> {
-        // One statement: a concurrent raise of the same row waits for the
-        // first one's row lock, then re-reads the counter and finds it no
-        // longer lower.
-        let conn = self.connection().await?;
-        let raised = sql::execute(
-            &conn,
-            "UPDATE credentials SET sign_count = $1 WHERE uuid = $2 AND sign_count < $1",
-            &[&i64::from(count), &credential.as_str()],
-        )
-        .await
-        .map_err(StoreError::new)?;
-        Ok(raised == 1)
     }
 }
 

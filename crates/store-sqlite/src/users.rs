@@ -8,17 +8,17 @@ use domain::{
     PermissionId, User, UserId, UserKind, Username,
 };
 use ports::{
-    AddCredentialError, InsertPermissionError, InsertUserError, OrgGuard, StoreError,
-    UpdateUserError, UserPage, UserRepository,
+    AddCredentialError, Basis, InsertPermissionError, InsertUserError, StoreError, UpdateUserError,
+    UserPage, UserRepository,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use crate::SqliteStore;
 use crate::audit::insert_event;
 use crate::decode::{self, CREDENTIAL_COLUMNS, USER_COLUMNS};
 use crate::guard;
 use crate::permissions::insert_permission_row;
+use crate::{SqliteStore, actor};
 
 /// What SQLite names in the message of a unique violation on the index of
 /// live user names (`users_live_username`); other unique violations, such
@@ -117,9 +117,14 @@ impl UserRepository for SqliteStore {
         user: &User,
         credentials: &[Credential],
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertUserError> {
         let mut tx = self.begin_write().await?;
 
+        if !actor::holds(&mut tx, basis).await? {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(InsertUserError::Conflict);
+        }
         insert_user_rows(&mut tx, user, credentials).await?;
         insert_event(&mut tx, event).await?;
 
@@ -175,15 +180,18 @@ impl UserRepository for SqliteStore {
         &self,
         user: &User,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdateUserError> {
         let mut tx = self.begin_write().await?;
 
-        if !update_user_row(&mut tx, user).await? {
+        // The caller first: a change decided for a caller who changed
+        // meanwhile (deactivated, archived, stripped of a right) is refused
+        // before anything is written.
+        if !actor::holds(&mut tx, basis).await? || !update_user_row(&mut tx, user).await? {
             tx.rollback().await.map_err(StoreError::new)?;
             return Err(UpdateUserError::Conflict);
         }
-        if let Some(guard) = &guard {
+        if let Some(guard) = &basis.guard {
             if !guard::bump(&mut tx, guard, &user.org_id).await? {
                 tx.rollback().await.map_err(StoreError::new)?;
                 return Err(UpdateUserError::Conflict);

@@ -3,8 +3,9 @@
 //!
 //! Users, permissions and assignments are numbered in the order they come
 //! to exist: users `0..ORGS` are the orgs' first admins, permission
-//! `org * ROLES.len() + role` is `role` of `org`, and assignment `org` is
-//! the admin of `org` holding `OrgAdmin`. A user's credentials are
+//! `org * ROLES.len() + role` was created as `role` of `org` (an update may
+//! rename it and give it another role's operations since), and assignment
+//! `org` is the admin of `org` holding `OrgAdmin`. A user's credentials are
 //! numbered in the order it got them. The model never asks the domain
 //! what is the same user name or who may act: the name classes and the
 //! roles' operations are written out here, so that a bug shared by the
@@ -107,6 +108,23 @@ pub(crate) fn permission_role(permission: usize) -> Role {
     ROLES[permission % ROLES.len()]
 }
 
+/// The names a permission may be renamed to: its org's other permissions'
+/// names, which clash while those live, and one that no permission has.
+pub(crate) const PERMISSION_NAMES: [&str; 5] =
+    ["OrgAdmin", "UserAdmin", "Assigner", "Reader", "Renamed"];
+
+/// What the model knows of a permission.
+#[derive(Debug, Clone)]
+pub(crate) struct ModelPermission {
+    /// Its name now.
+    pub(crate) name: &'static str,
+    /// The role whose operations it grants now.
+    pub(crate) grants: Role,
+    pub(crate) archived: bool,
+    /// How many changes were stored: the version the store must show.
+    pub(crate) version: u64,
+}
+
 /// Where a user stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Life {
@@ -204,18 +222,26 @@ pub(crate) enum Outcome {
     UsernameTaken,
     LastAssigner,
     PermissionNotFound,
+    PermissionImmutable,
+    PermissionArchived,
+    PermissionNameTaken,
     AlreadyAssigned,
     AssignmentNotFound,
     ChallengeNotValid,
     InvalidSignature,
     NonceInvalid,
     NonceUsed,
-    /// A direct write with a stale version or guard was refused.
+    /// A direct write with a stale version, guard or caller version was
+    /// refused.
     Conflict,
     /// A registration named a `credId` the user already has.
     CredIdTaken,
     /// A signature counter was not raised: the stored one is not lower.
     CountNotRaised,
+    /// A use case gave up after losing every compare-and-set race: never
+    /// predicted, since in a sequential run only a store that answers
+    /// `Conflict` without cause can make it.
+    Contended,
     /// The store failed: never predicted.
     StoreFailed(String),
     /// Anything else the kit did not expect: never predicted.
@@ -263,6 +289,21 @@ pub(crate) enum StaleWrite {
     Registration(u64),
 }
 
+/// A direct write decided for a caller on a version of the caller that is
+/// not the stored one, which must conflict whatever else it would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ActorWrite {
+    /// A new user in the caller's org.
+    InsertUser,
+    /// `target`, as stored, deactivated or activated (kept as it is when
+    /// archived).
+    UpdateUser { target: usize },
+    /// A new permission in the caller's org.
+    InsertPermission,
+    /// `permission`, as stored, granting other operations.
+    UpdatePermission { permission: usize },
+}
+
 /// What a challenge is issued for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ChallengeKind {
@@ -297,8 +338,23 @@ pub(crate) enum Transition {
     Assign { caller: usize, permission: usize, target: usize, token: TokenUse },
     /// `caller` revokes `assignment`, naming it under `permission`.
     Revoke { caller: usize, permission: usize, assignment: usize, token: TokenUse },
+    /// `caller` changes `permission` to grant the operations of `grants`,
+    /// renaming it to `PERMISSION_NAMES[name]` when `rename` names one.
+    UpdatePermission {
+        caller: usize,
+        permission: usize,
+        grants: Role,
+        rename: Option<usize>,
+        token: TokenUse,
+    },
+    /// `caller` archives `permission`.
+    ArchivePermission { caller: usize, permission: usize, token: TokenUse },
     /// A stale `update_user` of `target`, straight to the store.
     Stale { target: usize, write: StaleWrite },
+    /// `write` straight to the store, decided for `actor` on a version of
+    /// it one ahead of the stored one, or one behind when `ahead` is false
+    /// and the stored version is not 0.
+    StaleActor { actor: usize, write: ActorWrite, ahead: bool },
     /// `user` is issued a challenge and answers it twice.
     Challenge { user: usize, kind: ChallengeKind, first: FirstAnswer },
     /// Two requests present nonce `nonce`, dated now or, when `stale`,
@@ -320,6 +376,7 @@ pub(crate) struct Model {
     /// Seeds the system's random generator.
     pub(crate) seed: u64,
     pub(crate) users: Vec<ModelUser>,
+    pub(crate) permissions: Vec<ModelPermission>,
     pub(crate) assignments: Vec<ModelAssignment>,
     /// Per org, every audit event, oldest first.
     pub(crate) events: Vec<Vec<ModelEvent>>,
@@ -334,6 +391,7 @@ impl Model {
         let mut model = Model {
             seed,
             users: Vec::new(),
+            permissions: Vec::new(),
             assignments: Vec::new(),
             events: Vec::new(),
             nonces_used: [false; NONCES],
@@ -355,6 +413,14 @@ impl Model {
                 user: admin,
                 live: true,
             });
+            for role in ROLES {
+                model.permissions.push(ModelPermission {
+                    name: role.name(),
+                    grants: role,
+                    archived: false,
+                    version: 0,
+                });
+            }
             let mut events = vec![ModelEvent {
                 kind: AuditKind::UserCreated,
                 user: admin,
@@ -403,8 +469,15 @@ impl Model {
     /// Whether `user` holds `operation` through a live assignment.
     pub(crate) fn holds(&self, user: usize, operation: Operation) -> bool {
         self.assignments_of(user).any(|a| {
-            permission_role(self.assignments[a].permission).operations().contains(&operation)
+            let permission = &self.permissions[self.assignments[a].permission];
+            !permission.archived && permission.grants.operations().contains(&operation)
         })
+    }
+
+    /// The users holding a live assignment of `permission`.
+    fn holders(&self, permission: usize) -> Vec<usize> {
+        let live = self.assignments.iter().filter(|a| a.live && a.permission == permission);
+        live.map(|a| a.user).collect()
     }
 
     /// The org's active users who can assign permissions.
@@ -566,6 +639,9 @@ impl Model {
         if !self.visible_to(target, org) {
             return Outcome::UserNotFound;
         }
+        if self.permissions[permission].archived {
+            return Outcome::PermissionArchived;
+        }
         if self.assignments_of(target).any(|a| self.assignments[a].permission == permission) {
             return Outcome::AlreadyAssigned;
         }
@@ -597,6 +673,96 @@ impl Model {
         }
         self.users[holder].version += 1;
         self.record(org, AuditKind::PermissionRevoked, holder, caller, Some(permission));
+        Outcome::Done
+    }
+
+    /// Why `caller` may not change `permission` at all, if it may not: it
+    /// is another org's, the immutable `OrgAdmin`, or archived.
+    fn unchangeable(&self, caller: usize, permission: usize) -> Option<Outcome> {
+        if permission_org(permission) != self.users[caller].org {
+            return Some(Outcome::PermissionNotFound);
+        }
+        if permission_role(permission) == Role::OrgAdmin {
+            return Some(Outcome::PermissionImmutable);
+        }
+        if self.permissions[permission].archived {
+            return Some(Outcome::PermissionArchived);
+        }
+        None
+    }
+
+    /// Applies `change` to `permission` unless it leaves the org without an
+    /// active user who can assign; answers whether it did.
+    fn keeps_an_assigner(
+        &mut self,
+        permission: usize,
+        change: impl FnOnce(&mut ModelPermission),
+    ) -> bool {
+        let before = self.permissions[permission].clone();
+        change(&mut self.permissions[permission]);
+        if self.assigners(permission_org(permission)).is_empty() {
+            self.permissions[permission] = before;
+            return false;
+        }
+        true
+    }
+
+    /// Moves the version of every holder of `permission`: what they may do
+    /// changed.
+    fn move_holders(&mut self, permission: usize) {
+        for holder in self.holders(permission) {
+            self.users[holder].version += 1;
+        }
+    }
+
+    fn update_permission(
+        &mut self,
+        caller: usize,
+        permission: usize,
+        grants: Role,
+        rename: Option<usize>,
+    ) -> Outcome {
+        if let Some(refused) = self.unchangeable(caller, permission) {
+            return refused;
+        }
+        let before = self.permissions[permission].grants;
+        if !self.keeps_an_assigner(permission, |p| p.grants = grants) {
+            return Outcome::LastAssigner;
+        }
+        let org = self.users[caller].org;
+        if let Some(name) = rename.map(|n| PERMISSION_NAMES[n]) {
+            let clash = (0..self.permissions.len()).any(|other| {
+                let p = &self.permissions[other];
+                other != permission && permission_org(other) == org && !p.archived && p.name == name
+            });
+            if clash {
+                self.permissions[permission].grants = before;
+                return Outcome::PermissionNameTaken;
+            }
+            self.permissions[permission].name = name;
+        }
+        self.permissions[permission].version += 1;
+        if before.operations() != grants.operations() {
+            self.move_holders(permission);
+        }
+        self.record(org, AuditKind::PermissionUpdated, caller, caller, Some(permission));
+        Outcome::Done
+    }
+
+    fn archive_permission(&mut self, caller: usize, permission: usize) -> Outcome {
+        if let Some(refused) = self.unchangeable(caller, permission) {
+            return refused;
+        }
+        if !self.keeps_an_assigner(permission, |p| p.archived = true) {
+            return Outcome::LastAssigner;
+        }
+        self.permissions[permission].version += 1;
+        self.move_holders(permission);
+        for assignment in self.assignments.iter_mut().filter(|a| a.permission == permission) {
+            assignment.live = false;
+        }
+        let org = self.users[caller].org;
+        self.record(org, AuditKind::PermissionArchived, caller, caller, Some(permission));
         Outcome::Done
     }
 
@@ -828,6 +994,53 @@ impl ReferenceStateMachine for Lifecycle {
         ];
         let stale =
             (0..n, stale_write).prop_map(|(target, write)| Transition::Stale { target, write });
+        let actor_write = prop_oneof![
+            Just(ActorWrite::InsertUser),
+            (0..n).prop_map(|target| ActorWrite::UpdateUser { target }),
+            Just(ActorWrite::InsertPermission),
+            (0..permissions).prop_map(|permission| ActorWrite::UpdatePermission { permission }),
+        ];
+        let stale_actor = (0..n, actor_write, any::<bool>())
+            .prop_map(|(actor, write, ahead)| Transition::StaleActor { actor, write, ahead });
+
+        // Mostly one of the caller's org's permissions but `OrgAdmin`,
+        // sometimes any permission (another org's, or `OrgAdmin`).
+        let changed_permission = |operation: Operation| {
+            let org_of = org_of.clone();
+            (caller(operation), any::<prop::sample::Index>(), prop::bool::weighted(0.85))
+                .prop_flat_map(move |(caller, index, own)| {
+                    let permission = if own {
+                        Just(org_of[caller] * ROLES.len() + 1 + index.index(ROLES.len() - 1))
+                            .boxed()
+                    } else {
+                        (0..permissions).boxed()
+                    };
+                    (Just(caller), permission)
+                })
+                .boxed()
+        };
+        // Another role's operations than the permission grants now, so
+        // that the update changes what its holders may do; a rename now
+        // and then, often to a name another permission has.
+        let grants_now: Vec<Role> = model.permissions.iter().map(|p| p.grants).collect();
+        let update_permission = (
+            changed_permission(Operation::UpdatePermission),
+            any::<prop::sample::Index>(),
+            prop::option::weighted(0.3, 0..PERMISSION_NAMES.len()),
+            tokens.clone(),
+        )
+            .prop_map(move |((caller, permission), role, rename, token)| {
+                let others: Vec<Role> =
+                    ROLES.into_iter().filter(|r| *r != grants_now[permission]).collect();
+                let grants = *role.get(&others);
+                Transition::UpdatePermission { caller, permission, grants, rename, token }
+            });
+        let archive_permission = (changed_permission(Operation::ArchivePermission), tokens.clone())
+            .prop_map(|((caller, permission), token)| Transition::ArchivePermission {
+                caller,
+                permission,
+                token,
+            });
         let first = prop_oneof![
             2 => Just(FirstAnswer::Good),
             1 => Just(FirstAnswer::BadSignature),
@@ -908,6 +1121,9 @@ impl ReferenceStateMachine for Lifecycle {
             (4, assign.boxed()),
             (3, revoke.boxed()),
             (1, stale.boxed()),
+            (1, stale_actor.boxed()),
+            (2, update_permission.boxed()),
+            (1, archive_permission.boxed()),
             (1, challenge.boxed()),
             (1, nonce.boxed()),
             (3, register.boxed()),
@@ -943,7 +1159,25 @@ impl ReferenceStateMachine for Lifecycle {
                     && *assignment < model.assignments.len()
                     && token(caller, t)
             }
+            Transition::UpdatePermission { caller, permission: p, grants, rename, token: t } => {
+                user(caller)
+                    && permission(p)
+                    && token(caller, t)
+                    && model.permissions[*p].grants != *grants
+                    && rename.is_none_or(|name| name < PERMISSION_NAMES.len())
+            }
+            Transition::ArchivePermission { caller, permission: p, token: t } => {
+                user(caller) && permission(p) && token(caller, t)
+            }
             Transition::Stale { target, .. } => user(target),
+            Transition::StaleActor { actor, write, .. } => {
+                user(actor)
+                    && match write {
+                        ActorWrite::UpdateUser { target } => user(target),
+                        ActorWrite::UpdatePermission { permission: p } => permission(p),
+                        ActorWrite::InsertUser | ActorWrite::InsertPermission => true,
+                    }
+            }
             Transition::Nonce { nonce, .. } => *nonce < NONCES,
             Transition::Challenge { user: u, first, .. } => {
                 user(u)
@@ -985,7 +1219,16 @@ impl ReferenceStateMachine for Lifecycle {
                     m.revoke(*caller, *permission, *assignment)
                 })
             }
-            Transition::Stale { .. } => vec![Outcome::Conflict],
+            Transition::UpdatePermission { caller, permission, grants, rename, token } => model
+                .signed(*caller, Operation::UpdatePermission, token, |m| {
+                    m.update_permission(*caller, *permission, *grants, *rename)
+                }),
+            Transition::ArchivePermission { caller, permission, token } => {
+                model.signed(*caller, Operation::ArchivePermission, token, |m| {
+                    m.archive_permission(*caller, *permission)
+                })
+            }
+            Transition::Stale { .. } | Transition::StaleActor { .. } => vec![Outcome::Conflict],
             Transition::Challenge { user, kind, first } => model.challenge(*user, *kind, first),
             Transition::Nonce { nonce, stale } => {
                 vec![model.nonce(*nonce, *stale), model.nonce(*nonce, *stale)]

@@ -5,8 +5,8 @@
 //! Every step goes through the use cases exactly as a request would:
 //! authenticate the caller's login token, earn a user action by signing a
 //! challenge, then make the request. The exceptions write to the store
-//! directly: [`Transition::Stale`], because no use case ever sends a stale
-//! version on purpose; [`Transition::Register`], decided by the domain's
+//! directly: [`Transition::Stale`] and [`Transition::StaleActor`], because
+//! no use case ever sends a stale version on purpose; [`Transition::Register`], decided by the domain's
 //! `register_credential` as the registration use case decides it, because
 //! its ceremony needs an attestation the kit's fakes cannot make and a user
 //! created without a key has nothing to sign it with; and
@@ -24,11 +24,14 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{
     Assignment, AssignmentId, AuditEvent, AuditKind, Caller, Challenge, CredId, Credential,
-    CredentialKind, CredentialUuid, Duration, HttpMethod, LifecycleState, OrgId, OrgName,
-    Permission, PermissionId, Timestamp, User, UserActionRequest, UserActionToken, UserId,
-    UserKind, Username,
+    CredentialKind, CredentialUuid, Duration, HttpMethod, LifecycleState, Operation, OrgId,
+    OrgName, Permission, PermissionId, PermissionName, Timestamp, User, UserActionRequest,
+    UserActionToken, UserId, UserKind, Username,
 };
-use ports::{AddCredentialError, AssignersSnapshot, OrgGuard, UpdateUserError};
+use ports::{
+    AddCredentialError, AssignersSnapshot, Basis, InsertPermissionError, InsertUserError, OrgGuard,
+    UpdatePermissionError, UpdateUserError,
+};
 use proptest::prop_assert_eq;
 use proptest::test_runner::TestCaseError;
 use time::OffsetDateTime;
@@ -40,9 +43,9 @@ use crate::fakes::{
     ManualClock, MarkerVerifier, PlainTokens, SeededRandom, VALID_SIGNATURE, cose_marker_pem,
 };
 use crate::model::{
-    ChallengeKind, CountTo, FirstAnswer, Life, Misbind, Model, NAME_CLASSES, NAMES, ORGS, Outcome,
-    PASSKEYS, ROLES, StaleWrite, TokenUse, Transition, passkey_cred_id, permission_org,
-    permission_role,
+    ActorWrite, ChallengeKind, CountTo, FirstAnswer, Life, Misbind, Model, NAME_CLASSES, NAMES,
+    ORGS, Outcome, PASSKEYS, PERMISSION_NAMES, ROLES, Role, StaleWrite, TokenUse, Transition,
+    passkey_cred_id, permission_org, permission_role,
 };
 
 /// The public key every user registers; [`MarkerVerifier`] takes any.
@@ -163,6 +166,8 @@ enum Call {
     Archive { target: usize },
     Assign { permission: usize, target: usize },
     Revoke { permission: usize, assignment: usize },
+    UpdatePermission { permission: usize, grants: Role, rename: Option<usize> },
+    ArchivePermission { permission: usize },
 }
 
 /// What a successful call made that the system must remember.
@@ -174,6 +179,8 @@ enum Effect {
     },
     Changed(User),
     Assigned(Assignment),
+    /// A permission as the use case answered it after changing it.
+    PermissionChanged(Permission),
     /// `user` (an index) registered `credential` and is now stored as
     /// `registered`.
     Registered {
@@ -388,8 +395,23 @@ impl<S: Store> System<S> {
                 let call = Call::Revoke { permission: *permission, assignment: *assignment };
                 self.signed(*caller, call, token, &mut effects).await?
             }
+            Transition::UpdatePermission { caller, permission, grants, rename, token } => {
+                let call = Call::UpdatePermission {
+                    permission: *permission,
+                    grants: *grants,
+                    rename: *rename,
+                };
+                self.signed(*caller, call, token, &mut effects).await?
+            }
+            Transition::ArchivePermission { caller, permission, token } => {
+                let call = Call::ArchivePermission { permission: *permission };
+                self.signed(*caller, call, token, &mut effects).await?
+            }
             Transition::Get { caller, target } => vec![self.get(model, *caller, *target).await?],
             Transition::Stale { target, write } => vec![self.stale(*target, write).await?],
+            Transition::StaleActor { actor, write, ahead } => {
+                vec![self.stale_actor(model, *actor, write, *ahead).await?]
+            }
             Transition::Challenge { user, kind, first } => {
                 self.challenge(model, *user, *kind, first).await?
             }
@@ -495,6 +517,25 @@ impl<S: Store> System<S> {
                 ),
                 String::new(),
             ),
+            Call::UpdatePermission { permission, grants, rename } => {
+                let operations: Vec<String> =
+                    grants.operations().iter().map(|op| format!(r#""{}""#, op.as_str())).collect();
+                let name = rename.map(|n| format!(r#""name":"{}","#, PERMISSION_NAMES[n]));
+                (
+                    HttpMethod::Put,
+                    format!("/permissions/{}", self.permissions[*permission]),
+                    format!(
+                        r#"{{{}"operations":[{}]}}"#,
+                        name.unwrap_or_default(),
+                        operations.join(",")
+                    ),
+                )
+            }
+            Call::ArchivePermission { permission } => (
+                HttpMethod::Put,
+                format!("/permissions/{}/archive", self.permissions[*permission]),
+                r#"{"isArchived":true}"#.to_owned(),
+            ),
         };
         UserActionRequest { method, path, payload }
     }
@@ -531,6 +572,7 @@ impl<S: Store> System<S> {
                     Err(Create::Refused(domain::CreateUserError::UsernameTaken)) => {
                         Outcome::UsernameTaken
                     }
+                    Err(Create::Contended(_)) => Outcome::Contended,
                     Err(Create::Store(e)) => Outcome::StoreFailed(e.to_string()),
                     Err(e) => Outcome::Unexpected(format!("{e:?}")),
                 }
@@ -553,6 +595,7 @@ impl<S: Store> System<S> {
                         Outcome::SelfDeactivate
                     }
                     Err(Change::LastAssigner(_)) => Outcome::LastAssigner,
+                    Err(Change::Contended(_)) => Outcome::Contended,
                     Err(Change::Store(e)) => Outcome::StoreFailed(e.to_string()),
                 }
             }
@@ -570,6 +613,7 @@ impl<S: Store> System<S> {
                         Outcome::SelfArchive
                     }
                     Err(Archive::LastAssigner(_)) => Outcome::LastAssigner,
+                    Err(Archive::Contended(_)) => Outcome::Contended,
                     Err(Archive::Store(e)) => Outcome::StoreFailed(e.to_string()),
                 }
             }
@@ -588,8 +632,11 @@ impl<S: Store> System<S> {
                         }
                         domain::AssignPermissionError::UserNotFound => Outcome::UserNotFound,
                         domain::AssignPermissionError::AlreadyAssigned => Outcome::AlreadyAssigned,
-                        other => Outcome::Unexpected(format!("{other:?}")),
+                        domain::AssignPermissionError::PermissionArchived => {
+                            Outcome::PermissionArchived
+                        }
                     },
+                    Err(Assign::Contended(_)) => Outcome::Contended,
                     Err(Assign::Store(e)) => Outcome::StoreFailed(e.to_string()),
                 }
             }
@@ -607,7 +654,49 @@ impl<S: Store> System<S> {
                         Outcome::AssignmentNotFound
                     }
                     Err(Revoke::LastAssigner(_)) => Outcome::LastAssigner,
+                    Err(Revoke::Contended(_)) => Outcome::Contended,
                     Err(Revoke::Store(e)) => Outcome::StoreFailed(e.to_string()),
+                }
+            }
+            Call::UpdatePermission { permission, grants, rename } => {
+                let id = self.permissions[*permission].as_str();
+                let operations: Vec<String> =
+                    grants.operations().iter().map(|op| op.as_str().to_owned()).collect();
+                let name = rename.map(|n| PERMISSION_NAMES[n]);
+                let updated =
+                    service.update_permission(caller, signed, id, name, Some(&operations)).await;
+                match updated {
+                    Ok(permission) => {
+                        effects.push(Effect::PermissionChanged(permission));
+                        Outcome::Done
+                    }
+                    Err(app::UpdatePermissionError::Access(e)) => access(e),
+                    Err(app::UpdatePermissionError::Refused(refused)) => permission_change(refused),
+                    Err(app::UpdatePermissionError::NameTaken) => Outcome::PermissionNameTaken,
+                    Err(app::UpdatePermissionError::LastAssigner(_)) => Outcome::LastAssigner,
+                    Err(app::UpdatePermissionError::Contended(_)) => Outcome::Contended,
+                    Err(app::UpdatePermissionError::Store(e)) => {
+                        Outcome::StoreFailed(e.to_string())
+                    }
+                    Err(e) => Outcome::Unexpected(format!("{e:?}")),
+                }
+            }
+            Call::ArchivePermission { permission } => {
+                let id = self.permissions[*permission].as_str();
+                match service.archive_permission(caller, signed, id).await {
+                    Ok(permission) => {
+                        effects.push(Effect::PermissionChanged(permission));
+                        Outcome::Done
+                    }
+                    Err(app::ArchivePermissionError::Access(e)) => access(e),
+                    Err(app::ArchivePermissionError::Refused(refused)) => {
+                        permission_change(refused)
+                    }
+                    Err(app::ArchivePermissionError::LastAssigner(_)) => Outcome::LastAssigner,
+                    Err(app::ArchivePermissionError::Contended(_)) => Outcome::Contended,
+                    Err(app::ArchivePermissionError::Store(e)) => {
+                        Outcome::StoreFailed(e.to_string())
+                    }
                 }
             }
         }
@@ -655,6 +744,17 @@ impl<S: Store> System<S> {
                 self.read_back(index, &user).await?;
             }
             Effect::Assigned(assignment) => self.assignments.push(assignment.id),
+            Effect::PermissionChanged(permission) => {
+                let found = self.store.find_permission(&permission.id).await;
+                match found {
+                    Ok(Some(found)) => prop_assert_eq!(
+                        sorted(found),
+                        sorted(permission),
+                        "a permission reads back unlike the use case stored it"
+                    ),
+                    other => return Err(fail(format!("a changed permission is gone: {other:?}"))),
+                }
+            }
         }
         Ok(())
     }
@@ -772,7 +872,10 @@ impl<S: Store> System<S> {
             actor: stored.id.clone(),
             at: self.clock_now(),
         };
-        Ok(match self.store.update_user(&changed, &event, guard).await {
+        // The user acts on itself, as read: only the version or the guard
+        // under test can refuse the write.
+        let basis = Basis { actor: stored.id.clone(), actor_version: stored.version, guard };
+        Ok(match self.store.update_user(&changed, &event, &basis).await {
             Err(UpdateUserError::Conflict) => Outcome::Conflict,
             Err(UpdateUserError::Store(e)) => Outcome::StoreFailed(e.to_string()),
             Ok(()) => Outcome::Unexpected("the stale write was stored".to_owned()),
@@ -805,6 +908,126 @@ impl<S: Store> System<S> {
             Err(AddCredentialError::Store(e)) => Outcome::StoreFailed(e.to_string()),
             Ok(()) => Outcome::Unexpected("the stale registration was stored".to_owned()),
         }
+    }
+
+    /// Writes `write` straight to the store, decided for user `actor` on a
+    /// version of it that the store does not hold: the write must conflict
+    /// and change nothing, whatever else it would do.
+    async fn stale_actor(
+        &self,
+        model: &Model,
+        actor: usize,
+        write: &ActorWrite,
+        ahead: bool,
+    ) -> Result<Outcome, TestCaseError> {
+        let known = model.users[actor].version;
+        let actor_version = if ahead || known == 0 { known + 1 } else { known - 1 };
+        let basis = Basis { actor: self.users[actor].clone(), actor_version, guard: None };
+        let org = &self.orgs[model.users[actor].org];
+        let at = self.clock_now();
+        let event = |kind, org_id: &OrgId, user_id: &UserId, permission_id| AuditEvent {
+            kind,
+            org_id: org_id.clone(),
+            user_id: user_id.clone(),
+            permission_id,
+            actor: basis.actor.clone(),
+            at,
+        };
+        let stored = || Outcome::Unexpected("a write decided for a stale caller was stored".into());
+        // Names no step uses, so that only the caller's version can refuse
+        // the new records.
+        let fresh = format!("stale{}", self.steps);
+        Ok(match write {
+            ActorWrite::InsertUser => {
+                let user = User {
+                    id: UserId::from_random(&ports::random_array(&self.random)),
+                    org_id: org.clone(),
+                    kind: UserKind::EndUser,
+                    username: Username::parse(&format!("{fresh}@x.io")).expect("a valid name"),
+                    credential_uuid: None,
+                    is_registered: false,
+                    is_service_account: false,
+                    is_sso_required: false,
+                    external_id: None,
+                    state: LifecycleState::Active,
+                    assignments: Vec::new(),
+                    created_at: at,
+                    version: 0,
+                };
+                let event = event(AuditKind::UserCreated, org, &user.id, None);
+                match self.store.insert_user(&user, &[], &event, &basis).await {
+                    Err(InsertUserError::Conflict) => Outcome::Conflict,
+                    Err(InsertUserError::UsernameTaken) => Outcome::UsernameTaken,
+                    Err(InsertUserError::Store(e)) => Outcome::StoreFailed(e.to_string()),
+                    Ok(()) => stored(),
+                }
+            }
+            ActorWrite::UpdateUser { target } => {
+                let current = match self.store.find_user(&self.users[*target]).await {
+                    Ok(Some(current)) => current,
+                    other => return Err(fail(format!("user {target} is not found: {other:?}"))),
+                };
+                // A change that matters, at the target's current version;
+                // an archived user is written as it is, so that no name
+                // can clash.
+                let (state, kind) = match &current.state {
+                    LifecycleState::Active => {
+                        (LifecycleState::Inactive, AuditKind::UserDeactivated)
+                    }
+                    LifecycleState::Inactive => (LifecycleState::Active, AuditKind::UserActivated),
+                    archived => (archived.clone(), AuditKind::UserArchived),
+                };
+                let event = event(kind, &current.org_id, &current.id, None);
+                let changed = User { state, ..current };
+                match self.store.update_user(&changed, &event, &basis).await {
+                    Err(UpdateUserError::Conflict) => Outcome::Conflict,
+                    Err(UpdateUserError::Store(e)) => Outcome::StoreFailed(e.to_string()),
+                    Ok(()) => stored(),
+                }
+            }
+            ActorWrite::InsertPermission => {
+                let id = PermissionId::from_random(&ports::random_array(&self.random));
+                let event =
+                    event(AuditKind::PermissionCreated, org, &basis.actor, Some(id.clone()));
+                let permission = Permission {
+                    id,
+                    org_id: org.clone(),
+                    name: PermissionName::parse(&fresh).expect("a valid permission name"),
+                    operations: vec![Operation::ReadUser],
+                    is_immutable: false,
+                    is_archived: false,
+                    created_at: at,
+                    updated_at: at,
+                    version: 0,
+                };
+                match self.store.insert_permission(&permission, &event, &basis).await {
+                    Err(InsertPermissionError::Conflict) => Outcome::Conflict,
+                    Err(InsertPermissionError::NameTaken) => Outcome::PermissionNameTaken,
+                    Err(InsertPermissionError::Store(e)) => Outcome::StoreFailed(e.to_string()),
+                    Ok(()) => stored(),
+                }
+            }
+            ActorWrite::UpdatePermission { permission } => {
+                let id = &self.permissions[*permission];
+                let current = match self.store.find_permission(id).await {
+                    Ok(Some(current)) => current,
+                    other => {
+                        return Err(fail(format!("permission {permission} is gone: {other:?}")));
+                    }
+                };
+                let kind = AuditKind::PermissionUpdated;
+                let event = event(kind, &current.org_id, &basis.actor, Some(id.clone()));
+                // Operations no role has, so that the holders' rights change.
+                let operations = vec![Operation::ReadUser, Operation::CreatePermission];
+                let changed = Permission { operations, updated_at: at, ..current };
+                match self.store.update_permission(&changed, &event, &basis).await {
+                    Err(UpdatePermissionError::Conflict) => Outcome::Conflict,
+                    Err(UpdatePermissionError::NameTaken) => Outcome::PermissionNameTaken,
+                    Err(UpdatePermissionError::Store(e)) => Outcome::StoreFailed(e.to_string()),
+                    Ok(()) => stored(),
+                }
+            }
+        })
     }
 
     /// A new `Fido2` credential of `user` with this `credId`, made now.
@@ -1025,18 +1248,11 @@ impl<S: Store> System<S> {
             snapshot.assigners.push(assigners);
         }
         for (index, id) in self.permissions.iter().enumerate() {
-            // No step changes a permission itself: read them once.
-            match &self.current {
-                Some(current) => snapshot.permissions.push(current.permissions[index].clone()),
-                None => match store.find_permission(id).await {
-                    Ok(Some(mut permission)) => {
-                        permission.operations.sort();
-                        snapshot.permissions.push(permission);
-                    }
-                    other => {
-                        return Err(fail(format!("permission {index} is not found: {other:?}")));
-                    }
-                },
+            match store.find_permission(id).await {
+                Ok(Some(permission)) => snapshot.permissions.push(sorted(permission)),
+                other => {
+                    return Err(fail(format!("permission {index} is not found: {other:?}")));
+                }
             }
             let mut assignments = store
                 .list_assignments(id)
@@ -1266,18 +1482,21 @@ impl<S: Store> System<S> {
 
     fn check_permissions(&self, model: &Model, now: &Snapshot) -> Result<(), TestCaseError> {
         for (index, permission) in now.permissions.iter().enumerate() {
-            let role = permission_role(index);
-            let mut operations = role.operations().to_vec();
+            let known = &model.permissions[index];
+            let mut operations = known.grants.operations().to_vec();
             operations.sort();
             let org = &self.orgs[permission_org(index)];
             let as_expected = permission.id == self.permissions[index]
                 && &permission.org_id == org
-                && permission.name.as_str() == role.name()
+                && permission.name.as_str() == known.name
                 && permission.operations == operations
-                && !permission.is_archived
-                && permission.is_immutable == (index % ROLES.len() == 0);
+                && permission.is_archived == known.archived
+                && permission.is_immutable == (permission_role(index) == Role::OrgAdmin)
+                && permission.version == known.version;
             if !as_expected {
-                return Err(fail(format!("permission {index} reads {permission:?}")));
+                return Err(fail(format!(
+                    "permission {index} reads {permission:?}, model {known:?}"
+                )));
             }
 
             let mut expected: Vec<(AssignmentId, UserId)> = (0..model.assignments.len())
@@ -1331,13 +1550,13 @@ impl<S: Store> System<S> {
                 .assignments_of(index)
                 .map(|a| {
                     let permission = model.assignments[a].permission;
-                    let role = permission_role(permission);
-                    let mut operations = role.operations().to_vec();
+                    let known = &model.permissions[permission];
+                    let mut operations = known.grants.operations().to_vec();
                     operations.sort();
                     (
                         self.assignments[a].clone(),
                         self.permissions[permission].clone(),
-                        role.name().to_owned(),
+                        known.name.to_owned(),
                         operations,
                     )
                 })
@@ -1424,8 +1643,24 @@ fn variant(name: usize, turn: usize) -> &'static str {
     spellings[turn % spellings.len()]
 }
 
+/// A permission with its operations in a fixed order, which the ports
+/// leave open.
+fn sorted(mut permission: Permission) -> Permission {
+    permission.operations.sort();
+    permission
+}
+
+fn permission_change(refused: domain::PermissionChangeError) -> Outcome {
+    match refused {
+        domain::PermissionChangeError::NotFound => Outcome::PermissionNotFound,
+        domain::PermissionChangeError::Immutable => Outcome::PermissionImmutable,
+        domain::PermissionChangeError::Archived => Outcome::PermissionArchived,
+    }
+}
+
 fn access(error: app::AccessError) -> Outcome {
     match error {
+        app::AccessError::Unauthenticated => Outcome::Unauthenticated,
         app::AccessError::NotAuthorized(_) => Outcome::NotAuthorized,
         app::AccessError::UserAction(domain::UserActionError::MissingOrInvalid) => {
             Outcome::UserActionInvalid

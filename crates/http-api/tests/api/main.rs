@@ -10,6 +10,7 @@ mod errors;
 mod fido2;
 mod guard;
 mod harness;
+mod in_flight;
 mod lifecycle;
 mod login;
 mod nonce;

@@ -6,11 +6,11 @@ use domain::{AuditKind, Caller, Duration, User, register_credential};
 use ports::{AddCredentialError, AuditLog, UserRepository};
 use store_memory::MemoryStore;
 
-use crate::support::{NOW, create_org, created, credential, org_id, passkey, user};
+use crate::support::{NOW, create_org, created, credential, operator, org_id, passkey, user};
 
 /// Inserts `user` without credentials, as a user that must still register.
 async fn insert(store: &MemoryStore, user: &User) {
-    store.insert_user(user, &[], &created(user)).await.unwrap();
+    store.insert_user(user, &[], &created(user), &operator(store).await).await.unwrap();
 }
 
 /// `user` as the caller that registers its own credential.
@@ -84,7 +84,10 @@ async fn a_cred_id_the_user_has_is_taken_and_nothing_changes() {
     let store = MemoryStore::new();
     let jane = user(&org_id(1), 1, "jane@x.io");
     let key = credential(&jane, 5, false);
-    store.insert_user(&jane, std::slice::from_ref(&key), &created(&jane)).await.unwrap();
+    store
+        .insert_user(&jane, std::slice::from_ref(&key), &created(&jane), &operator(&store).await)
+        .await
+        .unwrap();
     let events_before = store.events(&jane.org_id).await.unwrap();
 
     // Even an inactive credential keeps its id.

@@ -12,7 +12,7 @@ use domain::{
     UserId, UserKind,
 };
 use ports::{
-    AddCredentialError, AuditLog, InsertPermissionError, InsertUserError, OneTimeStore,
+    AddCredentialError, AuditLog, Basis, InsertPermissionError, InsertUserError, OneTimeStore,
     PermissionRepository, SecretStore, UpdateUserError, UserRepository,
 };
 use store_postgres::PostgresStore;
@@ -20,11 +20,12 @@ use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
 use crate::fixtures::{
-    Db, OrgFixture, T0, event, fresh_random, new_user, passkey, registration, username,
+    Db, OrgFixture, T0, by, event, fresh_random, new_user, passkey, registration, username,
 };
 use crate::one_time::grant;
 
-const CALLERS: usize = 16;
+/// How many callers race in each test.
+pub(crate) const CALLERS: usize = 16;
 
 /// Runs `CALLERS` calls of `call` at once, alternating between `stores`,
 /// and returns every answer.
@@ -47,7 +48,8 @@ where
     tasks.join_all().await
 }
 
-async fn two_processes(db: &Db) -> [PostgresStore; 2] {
+/// Two stores on one database, opened as two server processes would.
+pub(crate) async fn two_processes(db: &Db) -> [PostgresStore; 2] {
     [db.open().await, db.open().await]
 }
 
@@ -100,7 +102,8 @@ async fn of_many_updates_from_one_version_exactly_one_is_stored() {
         } else {
             domain::set_active(&caller, &jane, false, T0).unwrap().unwrap()
         };
-        async move { store.update_user(&changed, &change, None).await.map(|()| changed) }
+        let basis = acme.basis();
+        async move { store.update_user(&changed, &change, &basis).await.map(|()| changed) }
     })
     .await;
 
@@ -134,8 +137,8 @@ async fn of_many_guarded_changes_from_one_guard_version_exactly_one_is_stored() 
     let updated = all_at_once(&stores, |i, store| {
         let (inactive, change) =
             domain::set_active(&caller, &members[i], false, T0).unwrap().unwrap();
-        let guard = guard.clone();
-        async move { store.update_user(&inactive, &change, Some(guard)).await }
+        let basis = acme.guarded(guard.clone());
+        async move { store.update_user(&inactive, &change, &basis).await }
     })
     .await;
 
@@ -167,7 +170,8 @@ async fn of_many_inserts_of_one_name_at_once_exactly_one_is_stored() {
     let inserted = all_at_once(&stores, |i, store| {
         let user = new_user(&acme.org.id, spellings[i % spellings.len()], UserKind::EndUser);
         let created = event(AuditKind::UserCreated, &user, &acme.admin.id, T0);
-        async move { store.insert_user(&user, &[], &created).await.map(|()| user) }
+        let basis = acme.basis();
+        async move { store.insert_user(&user, &[], &created, &basis).await.map(|()| user) }
     })
     .await;
 
@@ -194,7 +198,8 @@ async fn of_many_inserts_of_one_permission_name_at_once_exactly_one_is_stored() 
         let name = PermissionName::parse("Readers").unwrap();
         let (readers, created) =
             domain::create_permission(&caller, id, name, vec![Operation::ReadUser], T0);
-        async move { store.insert_permission(&readers, &created).await.map(|()| readers) }
+        let basis = acme.basis();
+        async move { store.insert_permission(&readers, &created, &basis).await.map(|()| readers) }
     })
     .await;
 
@@ -220,7 +225,8 @@ async fn deactivate_unless_last(store: &PostgresStore, caller: &Caller, target: 
         }
         let current = store.find_user(target).await.unwrap().unwrap();
         let (inactive, change) = domain::set_active(caller, &current, false, T0).unwrap().unwrap();
-        match store.update_user(&inactive, &change, Some(snapshot.guard)).await {
+        let basis = Basis { guard: Some(snapshot.guard), ..by(caller.user()) };
+        match store.update_user(&inactive, &change, &basis).await {
             Ok(()) => return true,
             Err(UpdateUserError::Conflict) => continue,
             Err(error) => panic!("{error}"),
@@ -241,7 +247,7 @@ async fn deactivating_every_assigner_at_once_leaves_exactly_one() {
         let mut member = new_user(&acme.org.id, &name, UserKind::CustomerEmployee);
         member.assignments.push(crate::fixtures::assignment(&assign));
         let created = event(AuditKind::UserCreated, &member, &acme.admin.id, T0);
-        stores[0].insert_user(&member, &[], &created).await.unwrap();
+        stores[0].insert_user(&member, &[], &created, &acme.basis()).await.unwrap();
         targets.push(member.id);
     }
     // The operator holds no permission, so every assigner is a target.

@@ -2,6 +2,7 @@
 //! test. Without `ORGUSERS_TEST_POSTGRES_URL` each test says that it skips
 //! and passes.
 
+mod callers;
 mod concurrency;
 mod credentials;
 mod fixtures;

@@ -107,7 +107,7 @@ async fn a_version_out_of_range_is_a_store_error() {
         crate::fixtures::T0,
     );
 
-    let updated = store.update_user(&beyond, &event, None).await;
+    let updated = store.update_user(&beyond, &event, &acme.basis()).await;
 
     assert!(matches!(updated, Err(ports::UpdateUserError::Store(_))), "{updated:?}");
     assert_eq!(store.find_user(&jane.id).await.unwrap(), Some(jane));

@@ -19,7 +19,8 @@ use tokio::task::JoinSet;
 use crate::fixtures::{Db, OrgFixture, T0, event, new_user, passkey, registration, username};
 use crate::one_time::grant;
 
-const CALLERS: usize = 16;
+/// How many callers race in each test.
+pub(crate) const CALLERS: usize = 16;
 
 /// Runs `CALLERS` calls of `call` at once, alternating between `stores`,
 /// and returns every answer.
@@ -42,7 +43,8 @@ where
     tasks.join_all().await
 }
 
-async fn two_processes(db: &Db) -> [SqliteStore; 2] {
+/// Two stores on one database, opened as two server processes would.
+pub(crate) async fn two_processes(db: &Db) -> [SqliteStore; 2] {
     [db.open().await, db.open().await]
 }
 
@@ -95,7 +97,8 @@ async fn of_many_updates_from_one_version_exactly_one_is_stored() {
         } else {
             domain::set_active(&caller, &jane, false, T0).unwrap().unwrap()
         };
-        async move { store.update_user(&changed, &change, None).await.map(|()| changed) }
+        let basis = acme.basis();
+        async move { store.update_user(&changed, &change, &basis).await.map(|()| changed) }
     })
     .await;
 
@@ -129,8 +132,8 @@ async fn of_many_guarded_changes_from_one_guard_version_exactly_one_is_stored() 
     let updated = all_at_once(&stores, |i, store| {
         let (inactive, change) =
             domain::set_active(&caller, &members[i], false, T0).unwrap().unwrap();
-        let guard = guard.clone();
-        async move { store.update_user(&inactive, &change, Some(guard)).await }
+        let basis = acme.guarded(guard.clone());
+        async move { store.update_user(&inactive, &change, &basis).await }
     })
     .await;
 
@@ -155,7 +158,8 @@ async fn of_many_inserts_of_one_name_at_once_exactly_one_is_stored() {
         let spelling = if i % 2 == 0 { "Jane@Example.com" } else { "jane@example.com" };
         let user = new_user(&acme.org.id, spelling, UserKind::EndUser);
         let created = event(AuditKind::UserCreated, &user, &acme.admin.id, T0);
-        async move { store.insert_user(&user, &[], &created).await.map(|()| user) }
+        let basis = acme.basis();
+        async move { store.insert_user(&user, &[], &created, &basis).await.map(|()| user) }
     })
     .await;
 

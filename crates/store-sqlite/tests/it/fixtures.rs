@@ -9,7 +9,7 @@ use domain::{
     PermissionAssignment, PermissionId, PermissionName, Timestamp, User, UserActionToken, UserId,
     UserKind, Username,
 };
-use ports::{PermissionRepository, UserRepository};
+use ports::{Basis, OrgGuard, PermissionRepository, UserRepository};
 use store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
@@ -103,6 +103,17 @@ impl OrgFixture {
         Caller::from_token_subject(self.admin.clone(), &self.org.id).expect("an active admin")
     }
 
+    /// What a change by the admin, as created, is decided on: no guard.
+    pub(crate) fn basis(&self) -> Basis {
+        by(&self.admin)
+    }
+
+    /// What a change by the admin, as created, is decided on, with the
+    /// org's `guard`.
+    pub(crate) fn guarded(&self, guard: OrgGuard) -> Basis {
+        Basis { guard: Some(guard), ..self.basis() }
+    }
+
     /// Creates a permission of this org, by the admin.
     pub(crate) async fn create_permission(
         &self,
@@ -114,7 +125,10 @@ impl OrgFixture {
         let name = PermissionName::parse(name).expect("a valid permission name");
         let (permission, event) =
             domain::create_permission(&self.caller(), id, name, operations.to_vec(), T0);
-        store.insert_permission(&permission, &event).await.expect("the permission is inserted");
+        store
+            .insert_permission(&permission, &event, &self.basis())
+            .await
+            .expect("the permission is inserted");
         permission
     }
 
@@ -127,9 +141,15 @@ impl OrgFixture {
     ) -> User {
         let user = new_user(&self.org.id, name, kind);
         let created = event(AuditKind::UserCreated, &user, &self.admin.id, T0);
-        store.insert_user(&user, &[], &created).await.expect("the user is inserted");
+        store.insert_user(&user, &[], &created, &self.basis()).await.expect("the user is inserted");
         user
     }
+}
+
+/// What a change by `actor`, as read, is decided on, without the org's
+/// guard.
+pub(crate) fn by(actor: &User) -> Basis {
+    Basis { actor: actor.id.clone(), actor_version: actor.version, guard: None }
 }
 
 /// An active user of `org` at version 0, without assignments or

@@ -1,6 +1,7 @@
 //! Tests of the SQLite store against real database files, one temporary
 //! directory per test.
 
+mod callers;
 mod concurrency;
 mod credentials;
 mod fixtures;

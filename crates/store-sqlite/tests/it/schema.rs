@@ -27,6 +27,23 @@ async fn reopening_a_database_migrates_it_again_and_keeps_its_data() {
     assert_eq!(third.count_orgs().await.unwrap(), 1);
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_and_its_journal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let db = Db::new();
+    let store = db.open().await;
+    // A write makes SQLite create the write-ahead log next to the file.
+    OrgFixture::create(&store, "acme").await;
+
+    let journal = db.path().with_extension("db-wal");
+    for path in [db.path(), journal] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+}
+
 #[tokio::test]
 async fn a_sqlite_url_and_a_plain_path_name_the_same_file() {
     let db = Db::new();
