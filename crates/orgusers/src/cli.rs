@@ -40,8 +40,9 @@ pub(crate) struct ServeArgs {
     /// login details; created when missing.
     #[arg(long, default_value = ".")]
     pub(crate) data_dir: PathBuf,
-    /// The database URL: `sqlite://PATH` (created when missing). Defaults
-    /// to `orgusers.sqlite3` in the data directory.
+    /// The database URL: `sqlite://PATH` (created when missing), or
+    /// `postgres://...` for servers that share one database. Defaults to
+    /// `orgusers.sqlite3` in the data directory.
     #[arg(long, env = "ORGUSERS_DATABASE")]
     pub(crate) database: Option<String>,
     /// The email of the first admin, when the database is empty.
