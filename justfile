@@ -19,7 +19,7 @@ run:
 
 # The official TypeScript SDK against a freshly built server.
 interop:
-    cargo build -p orgusers
+    cargo test --workspace --no-run
     cd interop && npm ci && npm test
 
 # What CI runs: tools, PostgreSQL, the tests and the interop test.

@@ -44,7 +44,7 @@ use domain::{
     Caller, Challenge, CredId, HttpMethod, NewUser, OrgName, Timestamp, User, UserActionGrant,
     UserActionRequest, UserActionToken, UserId, UserKind, Username,
 };
-use ports::{Clock, OneTimeStore, Randomness, SignatureVerifier, UserRepository};
+use ports::{Basis, Clock, OneTimeStore, Randomness, SignatureVerifier, UserRepository};
 use signature::KeyVerifier;
 use store_memory::MemoryStore;
 use tokio::runtime::Runtime;
@@ -205,7 +205,12 @@ impl Fixture {
             credential: None,
         };
         let (user, event) = domain::create_user(&self.caller, new, SystemClock.now()).unwrap();
-        self.runtime.block_on(self.store.insert_user(&user, &[], &event)).unwrap();
+        let basis = Basis {
+            actor: self.caller.id().clone(),
+            actor_version: self.caller.user().version,
+            guard: None,
+        };
+        self.runtime.block_on(self.store.insert_user(&user, &[], &event, &basis)).unwrap();
         user.id.to_string()
     }
 
@@ -220,6 +225,7 @@ impl Fixture {
         let assertion = Assertion {
             cred_id: self.cred_id.as_str().to_owned(),
             signature: self.key.sign(&client_data),
+            authenticator_data: None,
             client_data,
         };
         let challenge_id = issued.challenge.id.as_str().to_owned();
@@ -291,6 +297,7 @@ async fn log_in(service: &Service<BenchPorts>, key: &AdminKey) -> (Caller, CredI
     let assertion = Assertion {
         cred_id: created.cred_id.as_str().to_owned(),
         signature: key.sign(&client_data),
+        authenticator_data: None,
         client_data,
     };
     let token = service.login(issued.challenge.id.as_str(), &assertion).await.unwrap();

@@ -3,7 +3,7 @@
 use domain::{
     Caller, Nonce, NotAuthorized, Operation, UserActionError, UserActionRequest, UserActionToken,
 };
-use ports::{AuthTokens, Clock, OneTimeStore, StoreError, UserRepository};
+use ports::{AuthTokens, Basis, Clock, OneTimeStore, OrgGuard, StoreError, UserRepository};
 
 use crate::{Ports, Service};
 
@@ -22,6 +22,10 @@ pub enum AuthenticateError {
 /// Occurs when an authenticated caller may not make a request.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
+    /// Occurs when the caller was deactivated or archived while its
+    /// request was being decided.
+    #[error("authentication token is missing or invalid")]
+    Unauthenticated,
     /// Occurs when the caller holds no permission with the operation.
     #[error(transparent)]
     NotAuthorized(#[from] NotAuthorized),
@@ -101,6 +105,29 @@ impl<P: Ports> Service<P> {
         Ok(())
     }
 
+    /// The caller an attempt at a change decides for: as authenticated on
+    /// the first attempt; read again after a lost race, which may have been
+    /// lost to a change of the caller itself, and then still active and
+    /// holding `operation`, if one is needed.
+    pub(crate) async fn caller_for_attempt(
+        &self,
+        caller: &Caller,
+        earlier_attempts: usize,
+        operation: Option<Operation>,
+    ) -> Result<Caller, AccessError> {
+        if earlier_attempts == 0 {
+            return Ok(caller.clone());
+        }
+        let user = self.users.find_user(caller.id()).await?;
+        let fresh = user
+            .and_then(|user| Caller::from_token_subject(user, caller.org_id()))
+            .ok_or(AccessError::Unauthenticated)?;
+        if let Some(operation) = operation {
+            fresh.require(operation)?;
+        }
+        Ok(fresh)
+    }
+
     /// Checks that `caller` holds `operation` and that `signed` carries an
     /// unspent user action bound to exactly this request, then spends it.
     ///
@@ -113,6 +140,17 @@ impl<P: Ports> Service<P> {
         signed: &SignedRequest,
     ) -> Result<(), AccessError> {
         caller.require(operation)?;
+        self.spend_user_action(caller, signed).await
+    }
+
+    /// Checks that `signed` carries an unspent user action of `caller`
+    /// bound to exactly this request, then spends it: the check of a
+    /// request every authenticated user may make for itself.
+    pub(crate) async fn spend_user_action(
+        &self,
+        caller: &Caller,
+        signed: &SignedRequest,
+    ) -> Result<(), AccessError> {
         let token = signed.user_action.as_ref().ok_or(UserActionError::MissingOrInvalid)?;
         let grant = self
             .one_time
@@ -126,4 +164,10 @@ impl<P: Ports> Service<P> {
         }
         Ok(())
     }
+}
+
+/// What a change by `caller` is decided on: its record as read, and the
+/// org's guard when the change takes it.
+pub(crate) fn basis(caller: &Caller, guard: Option<OrgGuard>) -> Basis {
+    Basis { actor: caller.id().clone(), actor_version: caller.user().version, guard }
 }

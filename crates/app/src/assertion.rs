@@ -3,12 +3,14 @@
 //! Both flows issue a challenge, then take a signed answer. The answer's
 //! challenge is spent by the attempt, whether it succeeds or not; then the
 //! credential, the client data and the signature are checked, in that
-//! order, before anything is written.
+//! order, before anything is written. A `Fido2` answer also carries
+//! authenticator data, checked against the relying party before the
+//! signature, and its counter is raised after it.
 
 use domain::{
-    Caller, Challenge, ChallengeError, ChallengeId, ChallengePurpose, ClientData, ClientDataError,
-    ClientDataKind, CredId, Credential, OrgId, UserActionGrant, UserActionRequest, UserActionToken,
-    UserId, Username,
+    AuthenticatorData, Caller, Challenge, ChallengeError, ChallengeId, ChallengePurpose,
+    ClientData, ClientDataError, ClientDataKind, CredId, Credential, CredentialKind, OrgId,
+    UserActionGrant, UserActionRequest, UserActionToken, UserId, Username, WebAuthnError,
 };
 use ports::{
     AuthClaims, AuthTokens, Clock, OneTimeStore, SignatureVerifier, StoreError, UserRepository,
@@ -22,19 +24,31 @@ use crate::{LOGIN_TOKEN_LIFETIME, Ports, Service};
 pub struct IssuedChallenge {
     /// The challenge.
     pub challenge: Challenge,
-    /// The ids of the user's active credentials.
-    pub allowed_credentials: Vec<CredId>,
+    /// The user's active credentials.
+    pub allowed_credentials: Vec<AllowedCredential>,
 }
 
-/// A `Key` credential's answer to a challenge, decoded from base64url.
+/// A credential that may answer a challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedCredential {
+    /// Its kind, which tells the client how to sign.
+    pub kind: CredentialKind,
+    /// The id the client names it by.
+    pub cred_id: CredId,
+}
+
+/// A credential's answer to a challenge, decoded from base64url.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assertion {
     /// The credential's public id, as sent.
     pub cred_id: String,
     /// The client data bytes that were signed.
     pub client_data: Vec<u8>,
-    /// The signature over `client_data`.
+    /// The signature: over `client_data` for a `Key` credential, over the
+    /// authenticator data and the hash of `client_data` for `Fido2`.
     pub signature: Vec<u8>,
+    /// The authenticator data of a `Fido2` assertion; `None` for `Key`.
+    pub authenticator_data: Option<Vec<u8>>,
 }
 
 /// Occurs when a login cannot start.
@@ -62,6 +76,10 @@ pub enum LoginError {
     /// Occurs when the client data is not JSON with `type` and `challenge`.
     #[error(transparent)]
     MalformedClientData(ClientDataError),
+    /// Occurs when a `Fido2` assertion's authenticator data does not
+    /// parse, or breaks a rule of the relying party.
+    #[error(transparent)]
+    WebAuthn(WebAuthnError),
     /// Occurs when the credential, the client data or the signature does
     /// not prove the user answered this challenge.
     #[error("invalid signature")]
@@ -89,6 +107,10 @@ pub enum ActionError {
     /// Occurs when the client data is not JSON with `type` and `challenge`.
     #[error(transparent)]
     MalformedClientData(ClientDataError),
+    /// Occurs when a `Fido2` assertion's authenticator data does not
+    /// parse, or breaks a rule of the relying party.
+    #[error(transparent)]
+    WebAuthn(WebAuthnError),
     /// Occurs when the credential, the client data or the signature does
     /// not prove the caller answered this challenge.
     #[error("invalid signature")]
@@ -101,14 +123,28 @@ pub enum ActionError {
 /// Why an assertion failed, before it is told as a login or action error.
 enum AssertionFailure {
     Malformed(ClientDataError),
+    WebAuthn(WebAuthnError),
     Invalid,
     Store(StoreError),
+}
+
+impl From<StoreError> for AssertionFailure {
+    fn from(error: StoreError) -> AssertionFailure {
+        AssertionFailure::Store(error)
+    }
+}
+
+impl From<WebAuthnError> for AssertionFailure {
+    fn from(error: WebAuthnError) -> AssertionFailure {
+        AssertionFailure::WebAuthn(error)
+    }
 }
 
 impl From<AssertionFailure> for LoginError {
     fn from(failure: AssertionFailure) -> LoginError {
         match failure {
             AssertionFailure::Malformed(e) => LoginError::MalformedClientData(e),
+            AssertionFailure::WebAuthn(e) => LoginError::WebAuthn(e),
             AssertionFailure::Invalid => LoginError::InvalidSignature,
             AssertionFailure::Store(e) => LoginError::Store(e),
         }
@@ -119,6 +155,7 @@ impl From<AssertionFailure> for ActionError {
     fn from(failure: AssertionFailure) -> ActionError {
         match failure {
             AssertionFailure::Malformed(e) => ActionError::MalformedClientData(e),
+            AssertionFailure::WebAuthn(e) => ActionError::WebAuthn(e),
             AssertionFailure::Invalid => ActionError::InvalidSignature,
             AssertionFailure::Store(e) => ActionError::Store(e),
         }
@@ -222,13 +259,17 @@ impl<P: Ports> Service<P> {
         let credentials = self.users.list_credentials(user).await?;
         let challenge = self.issue_challenge(purpose);
         self.one_time.insert_challenge(&challenge).await?;
-        let allowed_credentials = credentials.into_iter().map(|c| c.cred_id).collect();
+        let allowed_credentials = credentials
+            .into_iter()
+            .map(|c| AllowedCredential { kind: c.kind, cred_id: c.cred_id })
+            .collect();
         Ok(IssuedChallenge { challenge, allowed_credentials })
     }
 
     /// Takes the challenge out of the store, so that this attempt is its
-    /// only one, then checks it may be answered now by `presenter`.
-    async fn take_challenge<E>(
+    /// only one, then checks it may be answered now by `presenter`. An
+    /// identifier no challenge could have is not looked up at all.
+    pub(crate) async fn take_challenge<E>(
         &self,
         challenge_id: &str,
         presenter: Option<&UserId>,
@@ -238,7 +279,7 @@ impl<P: Ports> Service<P> {
     {
         let challenge = self
             .one_time
-            .take_challenge(&ChallengeId::from_wire(challenge_id))
+            .take_challenge(&ChallengeId::parse(challenge_id)?)
             .await?
             .ok_or(ChallengeError::NotValid)?;
         challenge.check(self.clock.now(), presenter)?;
@@ -257,19 +298,56 @@ impl<P: Ports> Service<P> {
         let credential = self
             .users
             .find_credential(user, &cred_id)
-            .await
-            .map_err(AssertionFailure::Store)?
+            .await?
             .filter(|c| c.is_active)
             .ok_or(AssertionFailure::Invalid)?;
         let client_data =
             ClientData::parse(&assertion.client_data).map_err(AssertionFailure::Malformed)?;
-        client_data
-            .answers(ClientDataKind::Key, challenge)
-            .map_err(|_| AssertionFailure::Invalid)?;
-        self.verifier
-            .verify(&credential.public_key_pem, &assertion.client_data, &assertion.signature)
-            .await
-            .map_err(|_| AssertionFailure::Invalid)?;
+
+        match (credential.kind, &assertion.authenticator_data) {
+            (CredentialKind::Key, None) => {
+                client_data
+                    .answers(ClientDataKind::Key, challenge)
+                    .map_err(|_| AssertionFailure::Invalid)?;
+                self.verify_signature(&credential, &assertion.client_data, &assertion.signature)
+                    .await?;
+            }
+            (CredentialKind::Fido2, Some(authenticator_data)) => {
+                client_data
+                    .answers(ClientDataKind::WebAuthn, challenge)
+                    .map_err(|_| AssertionFailure::Invalid)?;
+                client_data.check_origin(&self.relying_party)?;
+                let data = AuthenticatorData::parse(authenticator_data)?;
+                data.check_assertion(&self.relying_party)?;
+                let message = domain::signed_message(authenticator_data, &assertion.client_data);
+                self.verify_signature(&credential, &message, &assertion.signature).await?;
+                // The counter is judged only once the signature held, so
+                // that a forged assertion learns nothing of the stored
+                // count and cannot push it up; it is raised atomically, so
+                // that of two assertions with one count, in any processes,
+                // one wins.
+                let next_count = domain::next_sign_count(credential.sign_count, data.sign_count)?;
+                if let Some(count) = next_count {
+                    if !self.users.advance_sign_count(&credential.uuid, count).await? {
+                        return Err(WebAuthnError::CounterNotIncreased.into());
+                    }
+                }
+            }
+            // An answer of the other kind than the credential's.
+            _ => return Err(AssertionFailure::Invalid),
+        }
         Ok(credential)
+    }
+
+    async fn verify_signature(
+        &self,
+        credential: &Credential,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), AssertionFailure> {
+        self.verifier
+            .verify(&credential.public_key_pem, message, signature)
+            .await
+            .map_err(|_| AssertionFailure::Invalid)
     }
 }

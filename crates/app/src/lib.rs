@@ -13,6 +13,7 @@
 
 mod access;
 mod assertion;
+mod credentials;
 mod orgs;
 mod permissions;
 mod users;
@@ -21,7 +22,7 @@ use std::future::Future;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{Challenge, CredId, Duration};
+use domain::{Challenge, CredId, Duration, RelyingParty};
 use ports::{
     AuthTokens, Clock, OneTimeStore, PermissionRepository, Randomness, SignatureVerifier,
     UserRepository,
@@ -29,7 +30,12 @@ use ports::{
 
 pub use access::{AccessError, AuthenticateError, NonceError, SignedRequest};
 pub use assertion::{
-    ActionError, ActionInitError, Assertion, IssuedChallenge, LoginError, LoginInitError,
+    ActionError, ActionInitError, AllowedCredential, Assertion, IssuedChallenge, LoginError,
+    LoginInitError,
+};
+pub use credentials::{
+    CreateCredentialError, CreateCredentialRequest, CredentialInitError, IssuedRegistration,
+    ListCredentialsError,
 };
 pub use orgs::{CreateOrgError, CreatedOrg};
 pub use permissions::{
@@ -48,8 +54,16 @@ pub use users::{
 pub const LOGIN_TOKEN_LIFETIME: Duration = Duration::from_seconds(60 * 60);
 
 /// How often a change that lost a compare-and-set race is decided again
-/// before the use case gives up.
-const MAX_ATTEMPTS: usize = 16;
+/// before the use case gives up. Every lost race is another change that
+/// landed, so only that many changes to the same records at once, or a
+/// caller that keeps changing, exhaust it.
+const MAX_ATTEMPTS: usize = 256;
+
+/// Occurs when a change lost its compare-and-set race [`MAX_ATTEMPTS`]
+/// times: other changes to the same records kept landing first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the records this request changes changed too often meanwhile; try again")]
+pub struct Contended;
 
 /// The adapters a [`Service`] runs on: one type for each port.
 pub trait Ports: Send + Sync + 'static {
@@ -78,10 +92,20 @@ pub struct Service<P: Ports> {
     tokens: P::Tokens,
     clock: P::Clock,
     random: P::Random,
+    relying_party: RelyingParty,
 }
 
+/// The relying party id a service accepts `Fido2` credentials for unless
+/// told otherwise: pages served from `localhost`, as in development.
+pub const DEFAULT_RELYING_PARTY_ID: &str = "localhost";
+
+/// The relying party's name authenticators show unless told otherwise.
+pub const DEFAULT_RELYING_PARTY_NAME: &str = "orgusers";
+
 impl<P: Ports> Service<P> {
-    /// Wires the use cases to their adapters.
+    /// Wires the use cases to their adapters, accepting `Fido2` credentials
+    /// of the relying party [`DEFAULT_RELYING_PARTY_ID`] until
+    /// [`Service::with_relying_party`] names another.
     pub fn new(
         users: P::Users,
         permissions: P::Permissions,
@@ -91,7 +115,19 @@ impl<P: Ports> Service<P> {
         clock: P::Clock,
         random: P::Random,
     ) -> Self {
-        Service { users, permissions, one_time, verifier, tokens, clock, random }
+        let relying_party = RelyingParty::new(DEFAULT_RELYING_PARTY_ID, DEFAULT_RELYING_PARTY_NAME)
+            .expect("the default relying party id is a domain name");
+        Service { users, permissions, one_time, verifier, tokens, clock, random, relying_party }
+    }
+
+    /// The same service, accepting `Fido2` credentials of `relying_party`.
+    pub fn with_relying_party(self, relying_party: RelyingParty) -> Self {
+        Service { relying_party, ..self }
+    }
+
+    /// The relying party whose `Fido2` credentials this service accepts.
+    pub fn relying_party(&self) -> &RelyingParty {
+        &self.relying_party
     }
 
     /// The user repository, for adapters that need to read it directly.
@@ -115,21 +151,23 @@ impl<P: Ports> Service<P> {
 }
 
 /// Runs `attempt` until it does not lose a compare-and-set race, at most
-/// [`MAX_ATTEMPTS`] times. Each attempt reloads and decides again, so the
-/// outcome equals some serial order of the competing changes.
+/// [`MAX_ATTEMPTS`] times, telling it how many attempts came before. Each
+/// attempt reloads and decides again, so the outcome equals some serial
+/// order of the competing changes.
 async fn retry_on_conflict<F, Fut, O, E>(mut attempt: F) -> Result<O, E>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(usize) -> Fut,
     Fut: Future<Output = Result<Attempt<O>, E>>,
-    E: From<ports::StoreError>,
+    E: From<Contended>,
 {
-    for _ in 0..MAX_ATTEMPTS {
-        if let Attempt::Done(outcome) = attempt().await? {
+    for earlier in 0..MAX_ATTEMPTS {
+        if let Attempt::Done(outcome) = attempt(earlier).await? {
             return Ok(outcome);
         }
         tracing::debug!("lost a compare-and-set race, deciding again");
     }
-    Err(ports::StoreError::new("too many concurrent changes to one record").into())
+    tracing::warn!(attempts = MAX_ATTEMPTS, "gave up after losing every compare-and-set race");
+    Err(Contended.into())
 }
 
 /// The outcome of one attempt at a compare-and-set change.

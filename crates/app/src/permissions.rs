@@ -12,7 +12,8 @@ use ports::{
     UpdatePermissionError as StoreUpdateError, UserRepository,
 };
 
-use crate::{AccessError, Attempt, Ports, Service, SignedRequest, retry_on_conflict};
+use crate::access::basis;
+use crate::{AccessError, Attempt, Contended, Ports, Service, SignedRequest, retry_on_conflict};
 
 /// Occurs when a permission cannot be created.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,9 @@ pub enum CreatePermissionError {
     /// Occurs when a live permission of the org has the same name.
     #[error("a permission with this name already exists")]
     NameTaken,
+    /// Occurs when other changes kept landing first.
+    #[error(transparent)]
+    Contended(#[from] Contended),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -80,6 +84,9 @@ pub enum UpdatePermissionError {
     /// Occurs when the change would leave no user who can assign.
     #[error(transparent)]
     LastAssigner(#[from] LastAssigner),
+    /// Occurs when other changes kept landing first.
+    #[error(transparent)]
+    Contended(#[from] Contended),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -97,6 +104,9 @@ pub enum ArchivePermissionError {
     /// Occurs when the archive would leave no user who can assign.
     #[error(transparent)]
     LastAssigner(#[from] LastAssigner),
+    /// Occurs when other changes kept landing first.
+    #[error(transparent)]
+    Contended(#[from] Contended),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -112,6 +122,9 @@ pub enum AssignPermissionError {
     /// permission is archived or assigned already.
     #[error(transparent)]
     Refused(#[from] domain::AssignPermissionError),
+    /// Occurs when other changes kept landing first.
+    #[error(transparent)]
+    Contended(#[from] Contended),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -129,6 +142,9 @@ pub enum RevokeAssignmentError {
     /// Occurs when the revoke would leave no user who can assign.
     #[error(transparent)]
     LastAssigner(#[from] LastAssigner),
+    /// Occurs when other changes kept landing first.
+    #[error(transparent)]
+    Contended(#[from] Contended),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -176,13 +192,25 @@ impl<P: Ports> Service<P> {
         let operations = parse_operations(operations)?;
         let id = PermissionId::from_random(&ports::random_array(&self.random));
 
-        let (permission, event) =
-            domain::create_permission(caller, id, name, operations, self.clock.now());
-        match self.permissions.insert_permission(&permission, &event).await {
-            Ok(()) => Ok(permission),
-            Err(InsertPermissionError::NameTaken) => Err(CreatePermissionError::NameTaken),
-            Err(InsertPermissionError::Store(e)) => Err(e.into()),
-        }
+        let now = self.clock.now();
+        retry_on_conflict(|earlier| {
+            let (id, name, operations) = (id.clone(), name.clone(), operations.clone());
+            async move {
+                let caller = self
+                    .caller_for_attempt(caller, earlier, Some(Operation::CreatePermission))
+                    .await?;
+                let (permission, event) =
+                    domain::create_permission(&caller, id, name, operations, now);
+                let basis = basis(&caller, None);
+                match self.permissions.insert_permission(&permission, &event, &basis).await {
+                    Ok(()) => Ok(Attempt::Done(permission)),
+                    Err(InsertPermissionError::Conflict) => Ok(Attempt::Conflict),
+                    Err(InsertPermissionError::NameTaken) => Err(CreatePermissionError::NameTaken),
+                    Err(InsertPermissionError::Store(e)) => Err(e.into()),
+                }
+            }
+        })
+        .await
     }
 
     /// Reads a permission of the caller's org.
@@ -229,24 +257,34 @@ impl<P: Ports> Service<P> {
         let name = name.map(PermissionName::parse).transpose()?;
         let operations = operations.map(parse_operations).transpose()?;
 
-        retry_on_conflict(|| async {
-            let current = self
-                .load_permission(caller, permission_id)
-                .await?
-                .ok_or(domain::PermissionChangeError::NotFound)?;
-            let (updated, event) = domain::update_permission(
-                caller,
-                &current,
-                name.clone(),
-                operations.clone(),
-                self.clock.now(),
-            )?;
-            let guard = self.permission_guard::<UpdatePermissionError>(&current, &updated).await?;
-            match self.permissions.update_permission(&updated, &event, guard).await {
-                Ok(()) => Ok(Attempt::Done(Permission { version: updated.version + 1, ..updated })),
-                Err(StoreUpdateError::Conflict) => Ok(Attempt::Conflict),
-                Err(StoreUpdateError::NameTaken) => Err(UpdatePermissionError::NameTaken),
-                Err(StoreUpdateError::Store(e)) => Err(e.into()),
+        retry_on_conflict(|earlier| {
+            let (name, operations) = (name.clone(), operations.clone());
+            async move {
+                let caller = self
+                    .caller_for_attempt(caller, earlier, Some(Operation::UpdatePermission))
+                    .await?;
+                let current = self
+                    .load_permission(&caller, permission_id)
+                    .await?
+                    .ok_or(domain::PermissionChangeError::NotFound)?;
+                let (updated, event) = domain::update_permission(
+                    &caller,
+                    &current,
+                    name,
+                    operations,
+                    self.clock.now(),
+                )?;
+                let guard =
+                    self.permission_guard::<UpdatePermissionError>(&current, &updated).await?;
+                let basis = basis(&caller, guard);
+                match self.permissions.update_permission(&updated, &event, &basis).await {
+                    Ok(()) => {
+                        Ok(Attempt::Done(Permission { version: updated.version + 1, ..updated }))
+                    }
+                    Err(StoreUpdateError::Conflict) => Ok(Attempt::Conflict),
+                    Err(StoreUpdateError::NameTaken) => Err(UpdatePermissionError::NameTaken),
+                    Err(StoreUpdateError::Store(e)) => Err(e.into()),
+                }
             }
         })
         .await
@@ -262,15 +300,20 @@ impl<P: Ports> Service<P> {
     ) -> Result<Permission, ArchivePermissionError> {
         self.authorize(caller, Operation::ArchivePermission, signed).await?;
 
-        retry_on_conflict(|| async {
+        retry_on_conflict(|earlier| async move {
+            let caller = self
+                .caller_for_attempt(caller, earlier, Some(Operation::ArchivePermission))
+                .await?;
             let current = self
-                .load_permission(caller, permission_id)
+                .load_permission(&caller, permission_id)
                 .await?
                 .ok_or(domain::PermissionChangeError::NotFound)?;
-            let (archived, event) = domain::archive_permission(caller, &current, self.clock.now())?;
+            let (archived, event) =
+                domain::archive_permission(&caller, &current, self.clock.now())?;
             let guard =
                 self.permission_guard::<ArchivePermissionError>(&current, &archived).await?;
-            match self.permissions.update_permission(&archived, &event, guard).await {
+            let basis = basis(&caller, guard);
+            match self.permissions.update_permission(&archived, &event, &basis).await {
                 Ok(()) => {
                     Ok(Attempt::Done(Permission { version: archived.version + 1, ..archived }))
                 }
@@ -298,28 +341,33 @@ impl<P: Ports> Service<P> {
             return Err(domain::AssignPermissionError::UserNotFound.into());
         };
         let assignment_id = AssignmentId::from_random(&ports::random_array(&self.random));
+        let (user_id, assignment_id) = (&user_id, &assignment_id);
 
         // The permission is read again on every attempt: a store refuses an
         // assignment of a permission archived meanwhile as a conflict.
-        retry_on_conflict(|| async {
+        retry_on_conflict(|earlier| async move {
+            let caller =
+                self.caller_for_attempt(caller, earlier, Some(Operation::AssignPermission)).await?;
             let permission = self
-                .load_permission(caller, permission_id)
+                .load_permission(&caller, permission_id)
                 .await?
                 .ok_or(domain::AssignPermissionError::PermissionNotFound)?;
             let target = self
                 .users
-                .find_user(&user_id)
+                .find_user(user_id)
                 .await?
                 .ok_or(domain::AssignPermissionError::UserNotFound)?;
             let now = self.clock.now();
             let (assigned, event) = domain::assign_permission(
-                caller,
+                &caller,
                 &permission,
                 &target,
                 assignment_id.clone(),
                 now,
             )?;
-            let stored = self.store_change::<AssignPermissionError>(assigned, &event, None).await?;
+            let basis = basis(&caller, None);
+            let stored =
+                self.store_change::<AssignPermissionError>(assigned, &event, basis).await?;
             Ok(match stored {
                 Attempt::Done(_) => Attempt::Done(Assignment {
                     id: assignment_id.clone(),
@@ -353,14 +401,17 @@ impl<P: Ports> Service<P> {
         let Ok(assignment_id) = AssignmentId::parse(assignment_id) else {
             return Err(domain::RevokeAssignmentError::AssignmentNotFound.into());
         };
+        let (permission, assignment_id) = (&permission, &assignment_id);
 
-        retry_on_conflict(|| async {
+        retry_on_conflict(|earlier| async move {
+            let caller =
+                self.caller_for_attempt(caller, earlier, Some(Operation::RevokePermission)).await?;
             let assignment = self
                 .permissions
                 .list_assignments(&permission.id)
                 .await?
                 .into_iter()
-                .find(|a| a.id == assignment_id)
+                .find(|a| &a.id == assignment_id)
                 .ok_or(domain::RevokeAssignmentError::AssignmentNotFound)?;
             let holder = self
                 .users
@@ -369,9 +420,10 @@ impl<P: Ports> Service<P> {
                 .ok_or(domain::RevokeAssignmentError::AssignmentNotFound)?;
             let now = self.clock.now();
             let (revoked, event) =
-                domain::revoke_assignment(caller, &permission, &holder, &assignment_id, now)?;
+                domain::revoke_assignment(&caller, permission, &holder, assignment_id, now)?;
             let guard = self.guard::<RevokeAssignmentError>(&holder, &revoked).await?;
-            let stored = self.store_change::<RevokeAssignmentError>(revoked, &event, guard).await?;
+            let basis = basis(&caller, guard);
+            let stored = self.store_change::<RevokeAssignmentError>(revoked, &event, basis).await?;
             Ok(match stored {
                 Attempt::Done(_) => Attempt::Done(Assignment { ended_at: Some(now), ..assignment }),
                 Attempt::Conflict => Attempt::Conflict,
@@ -408,16 +460,24 @@ impl<P: Ports> Service<P> {
     }
 
     /// The guard a change of one user must compare and set: none when the
-    /// user keeps the power to assign (or never had it); else the org's
-    /// current guard, once the guard has checked someone else keeps it.
+    /// change leaves every ground the user has to assign permissions;
+    /// otherwise the current guard, once the guard has checked that someone
+    /// keeps the power. A change that takes one ground of several still
+    /// takes the guard, so that it conflicts with a concurrent change that
+    /// takes another.
     pub(crate) async fn guard<E>(&self, before: &User, after: &User) -> Result<Option<OrgGuard>, E>
     where
         E: From<LastAssigner> + From<StoreError>,
     {
-        if !domain::loses_assign(before, after) {
+        if !domain::drops_an_assign_grant(before, after) {
             return Ok(None);
         }
-        self.checked_guard(&before.org_id, std::slice::from_ref(&before.id)).await
+        let losing: &[UserId] = if domain::loses_assign(before, after) {
+            std::slice::from_ref(&before.id)
+        } else {
+            &[]
+        };
+        self.checked_guard(&before.org_id, losing).await
     }
 
     /// The guard a change of a permission must compare and set: every

@@ -5,11 +5,12 @@ use domain::{
     Operation, User, UserId, UserKind, Username, UsernameError,
 };
 use ports::{
-    Clock, InsertUserError, OrgGuard, PublicKeyError, SignatureVerifier, StoreError,
-    UpdateUserError, UserRepository,
+    Basis, Clock, InsertUserError, PublicKeyError, SignatureVerifier, StoreError, UpdateUserError,
+    UserRepository,
 };
 
-use crate::{AccessError, Attempt, Ports, Service, SignedRequest, retry_on_conflict};
+use crate::access::basis;
+use crate::{AccessError, Attempt, Contended, Ports, Service, SignedRequest, retry_on_conflict};
 
 /// The largest page `list_users` answers.
 pub const MAX_PAGE_SIZE: usize = 200;
@@ -44,6 +45,9 @@ pub enum CreateUserError {
     /// Occurs when the kind or the user name is refused by the lifecycle.
     #[error(transparent)]
     Refused(#[from] domain::CreateUserError),
+    /// Occurs when other changes kept landing first.
+    #[error(transparent)]
+    Contended(#[from] Contended),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -86,6 +90,9 @@ pub enum ArchiveUserError {
     /// Occurs when the user is the org's last who can assign permissions.
     #[error(transparent)]
     LastAssigner(#[from] LastAssigner),
+    /// Occurs when other changes kept landing first.
+    #[error(transparent)]
+    Contended(#[from] Contended),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -103,6 +110,9 @@ pub enum ChangeActiveError {
     /// Occurs when the user is the org's last who can assign permissions.
     #[error(transparent)]
     LastAssigner(#[from] LastAssigner),
+    /// Occurs when other changes kept landing first.
+    #[error(transparent)]
+    Contended(#[from] Contended),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -145,15 +155,29 @@ impl<P: Ports> Service<P> {
             credential,
         };
         let credentials: Vec<Credential> = new.credential.iter().cloned().collect();
-        let (user, event) = domain::create_user(caller, new, now)?;
 
-        match self.users.insert_user(&user, &credentials, &event).await {
-            Ok(()) => {}
-            Err(InsertUserError::UsernameTaken) => {
-                return Err(domain::CreateUserError::UsernameTaken.into());
+        let user = retry_on_conflict::<_, _, _, CreateUserError>(|earlier| {
+            let new = new.clone();
+            let credentials = &credentials;
+            async move {
+                let caller =
+                    self.caller_for_attempt(caller, earlier, Some(Operation::CreateUser)).await?;
+                let (user, event) = domain::create_user(&caller, new, now)?;
+                match self
+                    .users
+                    .insert_user(&user, credentials, &event, &basis(&caller, None))
+                    .await
+                {
+                    Ok(()) => Ok(Attempt::Done(user)),
+                    Err(InsertUserError::Conflict) => Ok(Attempt::Conflict),
+                    Err(InsertUserError::UsernameTaken) => {
+                        Err(domain::CreateUserError::UsernameTaken.into())
+                    }
+                    Err(InsertUserError::Store(e)) => Err(e.into()),
+                }
             }
-            Err(InsertUserError::Store(e)) => return Err(e.into()),
-        }
+        })
+        .await?;
         tracing::info!(user_id = %user.id, "user created");
         Ok(user)
     }
@@ -206,12 +230,15 @@ impl<P: Ports> Service<P> {
         let Ok(id) = UserId::parse(user_id) else {
             return Err(domain::ArchiveUserError::NotFound.into());
         };
+        let id = &id;
 
-        let archived = retry_on_conflict(|| async {
-            let target = self.load(&id).await?.ok_or(domain::ArchiveUserError::NotFound)?;
-            let (archived, event) = domain::archive_user(caller, &target, self.clock.now())?;
+        let archived = retry_on_conflict(|earlier| async move {
+            let caller =
+                self.caller_for_attempt(caller, earlier, Some(Operation::DeleteUser)).await?;
+            let target = self.load(id).await?.ok_or(domain::ArchiveUserError::NotFound)?;
+            let (archived, event) = domain::archive_user(&caller, &target, self.clock.now())?;
             let guard = self.guard::<ArchiveUserError>(&target, &archived).await?;
-            self.store_change::<ArchiveUserError>(archived, &event, guard).await
+            self.store_change::<ArchiveUserError>(archived, &event, basis(&caller, guard)).await
         })
         .await?;
         tracing::info!("user archived");
@@ -237,13 +264,16 @@ impl<P: Ports> Service<P> {
         let Ok(id) = UserId::parse(user_id) else {
             return Err(domain::ChangeActiveError::NotFound.into());
         };
+        let id = &id;
 
-        retry_on_conflict(|| async {
-            let target = self.load(&id).await?.ok_or(domain::ChangeActiveError::NotFound)?;
-            match domain::set_active(caller, &target, active, self.clock.now())? {
+        retry_on_conflict(|earlier| async move {
+            let caller = self.caller_for_attempt(caller, earlier, Some(operation)).await?;
+            let target = self.load(id).await?.ok_or(domain::ChangeActiveError::NotFound)?;
+            match domain::set_active(&caller, &target, active, self.clock.now())? {
                 Some((changed, event)) => {
                     let guard = self.guard::<ChangeActiveError>(&target, &changed).await?;
-                    self.store_change::<ChangeActiveError>(changed, &event, guard).await
+                    let basis = basis(&caller, guard);
+                    self.store_change::<ChangeActiveError>(changed, &event, basis).await
                 }
                 None => Ok(Attempt::Done(target)),
             }
@@ -261,12 +291,12 @@ impl<P: Ports> Service<P> {
         &self,
         user: User,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: Basis,
     ) -> Result<Attempt<User>, E>
     where
         E: From<StoreError>,
     {
-        match self.users.update_user(&user, event, guard).await {
+        match self.users.update_user(&user, event, &basis).await {
             Ok(()) => Ok(Attempt::Done(User { version: user.version + 1, ..user })),
             Err(UpdateUserError::Conflict) => Ok(Attempt::Conflict),
             Err(UpdateUserError::Store(e)) => Err(e.into()),
@@ -286,6 +316,10 @@ impl<P: Ports> Service<P> {
             user_id: user_id.clone(),
             org_id: caller.org_id().clone(),
             kind: CredentialKind::Key,
+            name: String::new(),
+            sign_count: 0,
+            relying_party_id: None,
+            origin: None,
             public_key_pem: pem,
             is_active: true,
             created_at: self.clock.now(),

@@ -2,20 +2,25 @@
 //! write, and how they decide again after losing a race.
 
 use app::{
-    AccessError, ActionError, ArchiveUserError, Assertion, LoginError, Ports, Service,
-    SignedRequest,
+    AccessError, ActionError, ArchiveUserError, Assertion, CreateCredentialError,
+    CreateCredentialRequest, LoginError, Ports, Service, SignedRequest,
 };
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{
-    AssignmentId, AuditKind, Caller, Challenge, ChallengeId, ChallengePurpose, CredId, Credential,
-    CredentialKind, CredentialUuid, HttpMethod, LifecycleState, Operation, OrgId,
-    PermissionAssignment, PermissionId, Timestamp, User, UserActionError, UserActionGrant,
-    UserActionRequest, UserActionToken, UserId, UserKind, Username,
+    Assignment, AssignmentId, AuditKind, Caller, Challenge, ChallengeId, ChallengePurpose, CredId,
+    Credential, CredentialKind, CredentialUuid, HttpMethod, LifecycleState, Operation, OrgId,
+    Permission, PermissionAssignment, PermissionId, PermissionName, Timestamp, User,
+    UserActionError, UserActionGrant, UserActionRequest, UserActionToken, UserId, UserKind,
+    Username, WebAuthnError,
 };
 use mockall::predicate::eq;
 use ports::{
-    MockAuthTokens, MockClock, MockOneTimeStore, MockPermissionRepository, MockRandomness,
-    MockSignatureVerifier, MockUserRepository, UpdateUserError, VerifyError,
+    AddCredentialError, AssignersSnapshot, KeyAlgorithm, MockAuthTokens, MockClock,
+    MockOneTimeStore, MockPermissionRepository, MockRandomness, MockSignatureVerifier,
+    MockUserRepository, OrgGuard, UpdateUserError, VerifyError,
 };
+use sha2::{Digest, Sha256};
 
 /// Every port mocked.
 struct Mocked;
@@ -137,6 +142,18 @@ fn expect_valid_user_action(mocks: &mut Mocks, caller: &Caller, request: &Signed
     mocks.one_time.expect_spend_user_action().times(1).returning(|_, _| Ok(true));
 }
 
+/// Expects the caller's record to be read once more, after a lost race,
+/// and answers it unchanged.
+fn expect_caller_read_again(mocks: &mut Mocks, caller: &Caller) {
+    let record = caller.user().clone();
+    mocks
+        .users
+        .expect_find_user()
+        .with(eq(caller.id().clone()))
+        .times(1)
+        .return_once(move |_| Ok(Some(record)));
+}
+
 #[tokio::test]
 async fn archive_writes_the_change_and_its_audit_event_together() {
     let caller = admin();
@@ -150,7 +167,7 @@ async fn archive_writes_the_change_and_its_audit_event_together() {
     mocks
         .users
         .expect_update_user()
-        .withf(move |user, event, guard| {
+        .withf(move |user, event, basis| {
             user.id == target_id
                 && user.version == 3
                 && user.is_archived()
@@ -159,7 +176,9 @@ async fn archive_writes_the_change_and_its_audit_event_together() {
                 && event.user_id == target_id
                 && event.actor == caller_id
                 && event.at == NOW
-                && guard.is_none()
+                && basis.actor == caller_id
+                && basis.actor_version == 3
+                && basis.guard.is_none()
         })
         .times(1)
         .returning(|_, _, _| Ok(()));
@@ -180,7 +199,9 @@ async fn a_lost_race_is_decided_again_on_fresh_data() {
     let mut mocks = Mocks::new();
     expect_valid_user_action(&mut mocks, &caller, &request);
     let mut reads = vec![User { version: 4, ..target.clone() }, target.clone()];
-    mocks.users.expect_find_user().times(2).returning(move |_| Ok(reads.pop()));
+    let target_id = target.id.clone();
+    mocks.users.expect_find_user().with(eq(target_id)).times(2).returning(move |_| Ok(reads.pop()));
+    expect_caller_read_again(&mut mocks, &caller);
     let mut answers = vec![Ok(()), Err(UpdateUserError::Conflict)];
     mocks
         .users
@@ -207,7 +228,9 @@ async fn a_race_lost_to_another_archive_ends_in_not_found() {
         ..target.clone()
     };
     let mut reads = vec![archived_meanwhile, target.clone()];
-    mocks.users.expect_find_user().times(2).returning(move |_| Ok(reads.pop()));
+    let target_id = target.id.clone();
+    mocks.users.expect_find_user().with(eq(target_id)).times(2).returning(move |_| Ok(reads.pop()));
+    expect_caller_read_again(&mut mocks, &caller);
     mocks.users.expect_update_user().times(1).returning(|_, _, _| Err(UpdateUserError::Conflict));
 
     let outcome = mocks.service().archive_user(&caller, &request, target.id.as_str()).await;
@@ -290,7 +313,11 @@ fn credential_of(caller: &Caller) -> Credential {
         user_id: caller.id().clone(),
         org_id: caller.org_id().clone(),
         kind: CredentialKind::Key,
+        name: String::new(),
         public_key_pem: "-----BEGIN PUBLIC KEY-----".to_owned(),
+        sign_count: 0,
+        relying_party_id: None,
+        origin: None,
         is_active: true,
         created_at: NOW,
     }
@@ -302,6 +329,7 @@ fn assertion_for(challenge: &Challenge) -> Assertion {
         client_data: format!(r#"{{"type":"key.get","challenge":"{}"}}"#, challenge.challenge)
             .into_bytes(),
         signature: vec![1, 2, 3],
+        authenticator_data: None,
     }
 }
 
@@ -398,4 +426,421 @@ async fn a_failed_login_signature_issues_no_token() {
     let outcome = mocks.service().login(ChallengeId::from_wire("c").as_str(), &assertion).await;
 
     assert!(matches!(outcome, Err(LoginError::InvalidSignature)));
+}
+
+/// The caller's passkey, whose counter stands at 7.
+fn passkey_of(caller: &Caller) -> Credential {
+    Credential {
+        kind: CredentialKind::Fido2,
+        sign_count: 7,
+        relying_party_id: Some("localhost".to_owned()),
+        ..credential_of(caller)
+    }
+}
+
+/// A passkey's answer to `challenge` on `http://localhost`, its counter at
+/// `count`, the user present and verified.
+fn passkey_assertion(challenge: &Challenge, count: u32) -> Assertion {
+    let mut authenticator_data = Sha256::digest(b"localhost").to_vec();
+    authenticator_data.push(0x05);
+    authenticator_data.extend_from_slice(&count.to_be_bytes());
+    let signed = URL_SAFE_NO_PAD.encode(challenge.challenge.as_bytes());
+    let client_data =
+        format!(r#"{{"type":"webauthn.get","challenge":"{signed}","origin":"http://localhost"}}"#);
+    Assertion {
+        cred_id: "cred-1".to_owned(),
+        client_data: client_data.into_bytes(),
+        signature: vec![1, 2, 3],
+        authenticator_data: Some(authenticator_data),
+    }
+}
+
+#[tokio::test]
+async fn a_passkey_signature_raises_its_counter_after_it_verified() {
+    let caller = admin();
+    let challenge = action_challenge(&caller);
+    let assertion = passkey_assertion(&challenge, 8);
+    let credential = passkey_of(&caller);
+    let uuid = credential.uuid.clone();
+    let mut mocks = Mocks::new();
+    mocks.one_time.expect_take_challenge().return_once(move |_| Ok(Some(challenge)));
+    mocks.users.expect_find_credential().return_once(move |_, _| Ok(Some(credential)));
+    let expected = assertion.clone();
+    mocks
+        .verifier
+        .expect_verify()
+        .withf(move |_, message, _| {
+            let data = expected.authenticator_data.as_ref().unwrap();
+            message == domain::signed_message(data, &expected.client_data)
+        })
+        .times(1)
+        .return_once(|_, _, _| Ok(()));
+    mocks
+        .users
+        .expect_advance_sign_count()
+        .with(eq(uuid), eq(8))
+        .times(1)
+        .return_once(|_, _| Ok(true));
+    mocks.one_time.expect_insert_user_action().times(1).returning(|_| Ok(()));
+
+    let outcome = mocks.service().action(&caller, "any", &assertion).await;
+
+    assert!(outcome.is_ok(), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_forged_passkey_signature_leaves_the_counter_alone() {
+    let caller = admin();
+    let challenge = action_challenge(&caller);
+    let assertion = passkey_assertion(&challenge, 1_000);
+    let credential = passkey_of(&caller);
+    let mut mocks = Mocks::new();
+    mocks.one_time.expect_take_challenge().return_once(move |_| Ok(Some(challenge)));
+    mocks.users.expect_find_credential().return_once(move |_, _| Ok(Some(credential)));
+    mocks.verifier.expect_verify().return_once(|_, _, _| Err(VerifyError::InvalidSignature));
+    mocks.users.expect_advance_sign_count().times(0);
+    mocks.one_time.expect_insert_user_action().times(0);
+
+    let outcome = mocks.service().action(&caller, "any", &assertion).await;
+
+    assert!(matches!(outcome, Err(ActionError::InvalidSignature)));
+}
+
+#[tokio::test]
+async fn a_passkey_counter_raised_meanwhile_by_another_request_refuses_this_one() {
+    let caller = admin();
+    let challenge = action_challenge(&caller);
+    let assertion = passkey_assertion(&challenge, 8);
+    let credential = passkey_of(&caller);
+    let mut mocks = Mocks::new();
+    mocks.one_time.expect_take_challenge().return_once(move |_| Ok(Some(challenge)));
+    mocks.users.expect_find_credential().return_once(move |_, _| Ok(Some(credential)));
+    mocks.verifier.expect_verify().return_once(|_, _, _| Ok(()));
+    // Another process spent an assertion with the same counter first.
+    mocks.users.expect_advance_sign_count().return_once(|_, _| Ok(false));
+    mocks.one_time.expect_insert_user_action().times(0);
+
+    let outcome = mocks.service().action(&caller, "any", &assertion).await;
+
+    assert!(matches!(outcome, Err(ActionError::WebAuthn(WebAuthnError::CounterNotIncreased))));
+}
+
+#[tokio::test]
+async fn a_passkey_counter_that_did_not_grow_is_judged_after_the_signature() {
+    let caller = admin();
+    let challenge = action_challenge(&caller);
+    let mut mocks = Mocks::new();
+    let taken = challenge.clone();
+    mocks.one_time.expect_take_challenge().times(2).returning(move |_| Ok(Some(taken.clone())));
+    let credential = passkey_of(&caller);
+    mocks
+        .users
+        .expect_find_credential()
+        .times(2)
+        .returning(move |_, _| Ok(Some(credential.clone())));
+    // A forged signature with a stale counter is told "invalid signature",
+    // not that its counter is stale; a genuine one, that it is.
+    let mut verdicts = vec![Err(VerifyError::InvalidSignature), Ok(())].into_iter();
+    mocks.verifier.expect_verify().times(2).returning(move |_, _, _| verdicts.next().unwrap());
+    mocks.users.expect_advance_sign_count().times(0);
+    mocks.one_time.expect_insert_user_action().times(0);
+    let service = mocks.service();
+
+    let forged = service.action(&caller, "any", &passkey_assertion(&challenge, 7)).await;
+    let stale = service.action(&caller, "any", &passkey_assertion(&challenge, 7)).await;
+
+    assert!(matches!(forged, Err(ActionError::InvalidSignature)));
+    assert!(matches!(stale, Err(ActionError::WebAuthn(WebAuthnError::CounterNotIncreased))));
+}
+
+/// A `Key` registration of a key whose signature the mocked verifier
+/// takes, for the registration challenge `challenge`.
+fn key_registration(challenge: &Challenge) -> CreateCredentialRequest {
+    let client_data = format!(r#"{{"type":"key.create","challenge":"{}"}}"#, challenge.challenge);
+    let attestation = r#"{"publicKey":"-----BEGIN PUBLIC KEY-----","signature":"0a0b"}"#;
+    CreateCredentialRequest {
+        challenge_id: challenge.id.as_str().to_owned(),
+        kind: CredentialKind::Key,
+        name: "backup key".to_owned(),
+        cred_id: "backup".to_owned(),
+        client_data: client_data.into_bytes(),
+        attestation_data: attestation.as_bytes().to_vec(),
+    }
+}
+
+fn registration_challenge(caller: &Caller) -> Challenge {
+    let purpose = ChallengePurpose::Registration {
+        org_id: caller.org_id().clone(),
+        user_id: caller.id().clone(),
+        kind: CredentialKind::Key,
+    };
+    Challenge::issue(purpose, &[5; 32], &[6; 32], NOW)
+}
+
+fn registration_request() -> SignedRequest {
+    SignedRequest {
+        user_action: Some(UserActionToken::from_wire("token")),
+        request: UserActionRequest {
+            method: HttpMethod::Post,
+            path: "/auth/credentials".to_owned(),
+            payload: "{}".to_owned(),
+        },
+    }
+}
+
+/// Expects the registration's user action to be found and spent.
+fn grant_registration(mocks: &mut Mocks, caller: &Caller) {
+    let grant = UserActionGrant {
+        token: UserActionToken::from_wire("token"),
+        org_id: caller.org_id().clone(),
+        user_id: caller.id().clone(),
+        credential_uuid: CredentialUuid::from_random(&[4; 26]),
+        request: registration_request().request,
+        issued_at: NOW,
+        used_at: None,
+    };
+    mocks.one_time.expect_find_user_action().return_once(move |_| Ok(Some(grant)));
+    mocks.one_time.expect_spend_user_action().return_once(|_, _| Ok(true));
+}
+
+#[tokio::test]
+async fn a_registration_whose_signature_fails_stores_nothing() {
+    let caller = admin();
+    let challenge = registration_challenge(&caller);
+    let request = key_registration(&challenge);
+    let mut mocks = Mocks::new();
+    grant_registration(&mut mocks, &caller);
+    mocks.one_time.expect_take_challenge().return_once(move |_| Ok(Some(challenge)));
+    mocks.verifier.expect_check_public_key().return_once(|_| Ok(KeyAlgorithm::EcdsaP256));
+    mocks.verifier.expect_verify().return_once(|_, _, _| Err(VerifyError::InvalidSignature));
+    mocks.users.expect_add_credential().times(0);
+
+    let outcome =
+        mocks.service().create_credential(&caller, &registration_request(), request).await;
+
+    assert!(matches!(outcome, Err(CreateCredentialError::InvalidSignature)));
+}
+
+#[tokio::test]
+async fn a_registration_that_loses_a_race_is_decided_again_on_the_fresh_user() {
+    let caller = admin();
+    let challenge = registration_challenge(&caller);
+    let request = key_registration(&challenge);
+    let mut mocks = Mocks::new();
+    grant_registration(&mut mocks, &caller);
+    mocks.one_time.expect_take_challenge().return_once(move |_| Ok(Some(challenge)));
+    mocks.verifier.expect_check_public_key().return_once(|_| Ok(KeyAlgorithm::EcdsaP256));
+    mocks.verifier.expect_verify().return_once(|_, _, _| Ok(()));
+    let first = caller.user().clone();
+    let fresh = User { version: first.version + 1, ..first.clone() };
+    let mut reads = vec![first, fresh].into_iter();
+    mocks.users.expect_find_user().times(2).returning(move |_| Ok(reads.next()));
+    let mut outcomes = vec![Err(AddCredentialError::Conflict), Ok(())].into_iter();
+    let versions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = versions.clone();
+    mocks.users.expect_add_credential().times(2).returning(move |user, credential, event| {
+        assert_eq!(credential.name, "backup key");
+        assert_eq!(event.kind, AuditKind::CredentialCreated);
+        seen.lock().unwrap().push(user.version);
+        outcomes.next().unwrap()
+    });
+
+    let outcome =
+        mocks.service().create_credential(&caller, &registration_request(), request).await;
+
+    let credential = outcome.unwrap();
+    assert_eq!(credential.kind, CredentialKind::Key);
+    assert_eq!(credential.cred_id.as_str(), "backup");
+    assert_eq!(*versions.lock().unwrap(), [3, 4]);
+}
+
+#[tokio::test]
+async fn a_registration_of_a_user_deactivated_meanwhile_is_refused() {
+    let caller = admin();
+    let challenge = registration_challenge(&caller);
+    let request = key_registration(&challenge);
+    let mut mocks = Mocks::new();
+    grant_registration(&mut mocks, &caller);
+    mocks.one_time.expect_take_challenge().return_once(move |_| Ok(Some(challenge)));
+    mocks.verifier.expect_check_public_key().return_once(|_| Ok(KeyAlgorithm::EcdsaP256));
+    mocks.verifier.expect_verify().return_once(|_, _, _| Ok(()));
+    let deactivated = User { state: LifecycleState::Inactive, ..caller.user().clone() };
+    mocks.users.expect_find_user().return_once(move |_| Ok(Some(deactivated)));
+    mocks.users.expect_add_credential().times(0);
+
+    let outcome =
+        mocks.service().create_credential(&caller, &registration_request(), request).await;
+
+    assert!(matches!(outcome, Err(CreateCredentialError::UserNotFound)));
+}
+
+/// Sets up an archive of `target` by `caller` whose first write loses its
+/// race, after which the caller's record reads as `caller_now`.
+fn archive_losing_once(caller: &Caller, target: &User, caller_now: Option<User>) -> Mocks {
+    let request = archive_request(&target.id);
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, caller, &request);
+    let stored = target.clone();
+    mocks
+        .users
+        .expect_find_user()
+        .with(eq(target.id.clone()))
+        .times(1)
+        .return_once(move |_| Ok(Some(stored)));
+    mocks
+        .users
+        .expect_find_user()
+        .with(eq(caller.id().clone()))
+        .times(1)
+        .return_once(move |_| Ok(caller_now));
+    mocks.users.expect_update_user().times(1).returning(|_, _, _| Err(UpdateUserError::Conflict));
+    mocks
+}
+
+#[tokio::test]
+async fn a_caller_deactivated_while_its_change_was_decided_is_refused() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let deactivated = User { state: LifecycleState::Inactive, version: 4, ..caller.user().clone() };
+    let mocks = archive_losing_once(&caller, &target, Some(deactivated));
+
+    let outcome = mocks
+        .service()
+        .archive_user(&caller, &archive_request(&target.id), target.id.as_str())
+        .await;
+
+    assert!(matches!(outcome, Err(ArchiveUserError::Access(AccessError::Unauthenticated))));
+}
+
+#[tokio::test]
+async fn a_caller_archived_while_its_change_was_decided_is_refused() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let archived = User {
+        state: LifecycleState::Archived { at: NOW, by: target.id.clone() },
+        assignments: Vec::new(),
+        version: 4,
+        ..caller.user().clone()
+    };
+    let mocks = archive_losing_once(&caller, &target, Some(archived));
+
+    let outcome = mocks
+        .service()
+        .archive_user(&caller, &archive_request(&target.id), target.id.as_str())
+        .await;
+
+    assert!(matches!(outcome, Err(ArchiveUserError::Access(AccessError::Unauthenticated))));
+}
+
+#[tokio::test]
+async fn a_caller_who_lost_the_right_meanwhile_is_refused() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let reader = user(10, "admin@x.io", &[Operation::ReadUser]);
+    let mocks = archive_losing_once(&caller, &target, Some(User { version: 4, ..reader }));
+
+    let outcome = mocks
+        .service()
+        .archive_user(&caller, &archive_request(&target.id), target.id.as_str())
+        .await;
+
+    assert!(matches!(outcome, Err(ArchiveUserError::Access(AccessError::NotAuthorized(_)))));
+}
+
+#[tokio::test]
+async fn a_change_that_loses_every_race_gives_up_as_contended() {
+    let caller = admin();
+    let target = user(20, "jane@x.io", &[]);
+    let request = archive_request(&target.id);
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, &caller, &request);
+    let (caller_record, target_record) = (caller.user().clone(), target.clone());
+    mocks.users.expect_find_user().returning(move |id| {
+        Ok(Some(if *id == caller_record.id {
+            caller_record.clone()
+        } else {
+            target_record.clone()
+        }))
+    });
+    mocks.users.expect_update_user().times(256).returning(|_, _, _| Err(UpdateUserError::Conflict));
+
+    let outcome = mocks.service().archive_user(&caller, &request, target.id.as_str()).await;
+
+    assert!(matches!(outcome, Err(ArchiveUserError::Contended(_))));
+}
+
+#[tokio::test]
+async fn a_revoke_that_leaves_the_holder_another_grant_still_takes_the_guard() {
+    // The holder keeps `Permissions:Assign` through a second assignment;
+    // the revoke must still compare and set the org's guard, or a
+    // concurrent change taking the second grant away would pass the guard
+    // on a picture where this one still stands.
+    let caller = admin();
+    let mut holder = user(20, "holder@x.io", &[Operation::AssignPermission]);
+    let second = PermissionAssignment {
+        assignment_id: AssignmentId::from_random(&[21; 26]),
+        permission_id: PermissionId::from_random(&[21; 26]),
+        permission_name: "Second".to_owned(),
+        operations: vec![Operation::AssignPermission],
+    };
+    holder.assignments.push(second);
+    let revoked = holder.assignments[0].clone();
+    let permission = Permission {
+        id: revoked.permission_id.clone(),
+        org_id: org(),
+        name: PermissionName::parse("Role").unwrap(),
+        operations: vec![Operation::AssignPermission],
+        is_immutable: false,
+        is_archived: false,
+        created_at: NOW,
+        updated_at: NOW,
+        version: 0,
+    };
+    let request = SignedRequest {
+        user_action: Some(UserActionToken::from_wire("token")),
+        request: UserActionRequest {
+            method: HttpMethod::Delete,
+            path: format!("/permissions/{}/assignments/{}", permission.id, revoked.assignment_id),
+            payload: "{}".to_owned(),
+        },
+    };
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, &caller, &request);
+    let found = permission.clone();
+    mocks.permissions.expect_find_permission().return_once(move |_| Ok(Some(found)));
+    let listed = Assignment {
+        id: revoked.assignment_id.clone(),
+        permission_id: permission.id.clone(),
+        user_id: holder.id.clone(),
+        org_id: org(),
+        is_immutable: false,
+        created_at: NOW,
+        ended_at: None,
+    };
+    mocks.permissions.expect_list_assignments().return_once(move |_| Ok(vec![listed]));
+    let stored = holder.clone();
+    mocks.users.expect_find_user().return_once(move |_| Ok(Some(stored)));
+    let guard = OrgGuard { org_id: org(), version: 9 };
+    let snapshot = AssignersSnapshot { guard: guard.clone(), assigners: vec![holder.id.clone()] };
+    mocks.permissions.expect_assigners().times(1).return_once(move |_| Ok(snapshot));
+    mocks
+        .users
+        .expect_update_user()
+        .withf(move |user, _, basis| {
+            user.assignments.len() == 1 && basis.guard == Some(guard.clone())
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+
+    let outcome = mocks
+        .service()
+        .revoke_assignment(
+            &caller,
+            &request,
+            permission.id.as_str(),
+            revoked.assignment_id.as_str(),
+        )
+        .await;
+
+    assert!(outcome.is_ok(), "{outcome:?}");
 }

@@ -23,6 +23,8 @@ pub enum AuditKind {
     PermissionAssigned,
     /// A permission assignment was revoked.
     PermissionRevoked,
+    /// A user registered a credential.
+    CredentialCreated,
 }
 
 impl AuditKind {
@@ -38,6 +40,7 @@ impl AuditKind {
             AuditKind::PermissionArchived => "PermissionArchived",
             AuditKind::PermissionAssigned => "PermissionAssigned",
             AuditKind::PermissionRevoked => "PermissionRevoked",
+            AuditKind::CredentialCreated => "CredentialCreated",
         }
     }
 
@@ -52,6 +55,7 @@ impl AuditKind {
         AuditKind::PermissionArchived,
         AuditKind::PermissionAssigned,
         AuditKind::PermissionRevoked,
+        AuditKind::CredentialCreated,
     ];
 
     /// The kind stored under `name`, if any.

@@ -24,13 +24,17 @@ mod time;
 mod user;
 mod user_action;
 mod username;
+mod webauthn;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use challenge::{
     CHALLENGE_LIFETIME, CHALLENGE_RANDOM_BYTES, Challenge, ChallengeError, ChallengeId,
-    ChallengePurpose, ClientData, ClientDataError, ClientDataKind,
+    ChallengePurpose, ClientData, ClientDataError, ClientDataKind, MAX_CHALLENGE_ID_CHARS,
 };
-pub use credential::{CredId, Credential, CredentialKind};
+pub use credential::{
+    CredId, Credential, CredentialKind, MAX_CREDENTIAL_NAME_CHARS, RegisterCredentialError,
+    UnknownCredentialKind, key_registration_message, register_credential,
+};
 pub use id::{AssignmentId, CredentialUuid, ID_RANDOM_BYTES, IdError, OrgId, PermissionId, UserId};
 pub use lifecycle::{
     ArchiveUserError, ChangeActiveError, CreateUserError, NewUser, archive_user, create_user,
@@ -45,13 +49,18 @@ pub use permission::{
 };
 pub use roles::{
     AssignPermissionError, LastAssigner, PermissionChangeError, RevokeAssignmentError,
-    archive_permission, assign_permission, create_permission, keep_an_assigner, loses_assign,
-    permission_visible_to, revoke_assignment, update_permission,
+    archive_permission, assign_permission, create_permission, drops_an_assign_grant,
+    keep_an_assigner, loses_assign, permission_visible_to, revoke_assignment, update_permission,
 };
 pub use time::{Duration, Timestamp};
 pub use user::{Caller, LifecycleState, NotAuthorized, UnknownUserKind, User, UserKind};
 pub use user_action::{
     HttpMethod, USER_ACTION_LIFETIME, USER_ACTION_RANDOM_BYTES, UnknownHttpMethod, UserActionError,
-    UserActionGrant, UserActionRequest, UserActionToken,
+    UserActionGrant, UserActionRequest, UserActionRequestError, UserActionToken,
 };
 pub use username::{MAX_USERNAME_CHARS, Username, UsernameError};
+pub use webauthn::{
+    AttestationObject, AttestedCredential, AuthenticatorData, AuthenticatorFlags,
+    MAX_WEBAUTHN_CREDENTIAL_ID_BYTES, RelyingParty, RelyingPartyError, WebAuthnError,
+    next_sign_count, signed_message,
+};

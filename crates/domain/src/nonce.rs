@@ -42,7 +42,8 @@ pub struct Nonce {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NonceError {
     /// Occurs when the nonce is required but missing, is not base64url of
-    /// a JSON object with a long enough `uuid` and an ISO-8601 `date`, or
+    /// a JSON object with a `uuid` of 13 to 128 characters, none of them a
+    /// control character, and an ISO-8601 `date`, or
     /// its date is more than [`NONCE_WINDOW`] from the server's clock.
     #[error("request nonce is missing or invalid")]
     MissingOrInvalid,
@@ -77,6 +78,12 @@ impl Nonce {
 
         let chars = uuid.chars().count();
         if !(MIN_NONCE_UUID_CHARS..=MAX_NONCE_UUID_CHARS).contains(&chars) {
+            return Err(NonceError::MissingOrInvalid);
+        }
+        // The store records the uuid as text, and a NUL cannot be stored
+        // in every database; no uuid a client makes has a control
+        // character.
+        if uuid.chars().any(char::is_control) {
             return Err(NonceError::MissingOrInvalid);
         }
 
@@ -169,6 +176,14 @@ mod tests {
         ];
         for candidate in refused {
             assert_eq!(Nonce::parse(&candidate), Err(NonceError::MissingOrInvalid), "{candidate}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_uuid_with_a_control_character() {
+        for uuid in [r"abcdef\u0000ghijklm", r"abcdefghijklm\n", r"abcdefghijklm\u009f"] {
+            let json = format!(r#"{{"uuid":"{uuid}","date":"2024-05-01T12:00:00Z"}}"#);
+            assert_eq!(Nonce::parse(&header(&json)), Err(NonceError::MissingOrInvalid), "{json}");
         }
     }
 

@@ -220,6 +220,32 @@ pub fn loses_assign(before: &User, after: &User) -> bool {
     can_assign(before) && !can_assign(after)
 }
 
+/// Whether the change from `before` to `after` takes away any of the
+/// user's grounds to assign permissions: an assignment that grants it, or
+/// being active while holding one.
+///
+/// Such a change must take the org's guard even when the user keeps the
+/// power through another assignment, because a concurrent change may be
+/// taking that other ground away, each deciding on the picture where the
+/// other ground still stands.
+pub fn drops_an_assign_grant(before: &User, after: &User) -> bool {
+    let kept = assign_grants(after);
+    assign_grants(before).iter().any(|grant| !kept.contains(grant))
+}
+
+/// The assignments that let `user` assign permissions: none while it is
+/// not active.
+fn assign_grants(user: &User) -> Vec<&AssignmentId> {
+    if !user.is_active() {
+        return Vec::new();
+    }
+    user.assignments
+        .iter()
+        .filter(|a| a.operations.contains(&Operation::AssignPermission))
+        .map(|a| &a.assignment_id)
+        .collect()
+}
+
 fn deduplicated(operations: Vec<Operation>) -> Vec<Operation> {
     let mut kept = Vec::with_capacity(operations.len());
     for operation in operations {
@@ -243,6 +269,59 @@ fn permission_event(
         permission_id: Some(permission.id.clone()),
         actor: caller.id().clone(),
         at,
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::*;
+    use crate::{
+        AssignmentId, LifecycleState, OrgId, PermissionAssignment, PermissionId, Timestamp, UserId,
+        UserKind, Username,
+    };
+
+    fn holder(grants: &[u8]) -> User {
+        User {
+            id: UserId::from_random(&[1; 26]),
+            org_id: OrgId::from_random(&[2; 26]),
+            kind: UserKind::CustomerEmployee,
+            username: Username::parse("h@x.io").unwrap(),
+            credential_uuid: None,
+            is_registered: true,
+            is_service_account: false,
+            is_sso_required: false,
+            external_id: None,
+            state: LifecycleState::Active,
+            assignments: grants
+                .iter()
+                .map(|&seed| PermissionAssignment {
+                    assignment_id: AssignmentId::from_random(&[seed; 26]),
+                    permission_id: PermissionId::from_random(&[seed; 26]),
+                    permission_name: format!("P{seed}"),
+                    operations: vec![Operation::AssignPermission],
+                })
+                .collect(),
+            created_at: Timestamp::from_unix_millis(0),
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn losing_one_of_two_grants_drops_a_grant_but_not_the_power() {
+        let before = holder(&[1, 2]);
+        let after = holder(&[2]);
+        assert!(drops_an_assign_grant(&before, &after));
+        assert!(!loses_assign(&before, &after));
+    }
+
+    #[test]
+    fn deactivating_a_holder_drops_its_grants_and_gaining_one_drops_none() {
+        let before = holder(&[1]);
+        let inactive = User { state: LifecycleState::Inactive, ..before.clone() };
+        assert!(drops_an_assign_grant(&before, &inactive));
+        assert!(!drops_an_assign_grant(&inactive, &before));
+        assert!(!drops_an_assign_grant(&before, &holder(&[1, 3])));
+        assert!(!drops_an_assign_grant(&holder(&[]), &holder(&[])));
     }
 }
 

@@ -66,6 +66,10 @@ impl fmt::Display for HttpMethod {
 }
 
 /// The request a user action is signed for.
+///
+/// A client names it in `POST /auth/action/init`, where
+/// [`UserActionRequest::parse`] reads it; the request that spends the
+/// user action is captured as it arrived, and only compared with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserActionRequest {
     /// The method.
@@ -74,6 +78,47 @@ pub struct UserActionRequest {
     pub path: String,
     /// The body, byte for byte.
     pub payload: String,
+}
+
+/// Occurs when a client names a request that no user action can be
+/// signed for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserActionRequestError {
+    /// Occurs when the path does not start with `/`.
+    #[error("userActionHttpPath must start with /")]
+    PathNotAbsolute,
+    /// Occurs when the path has white space or a control character, which
+    /// no request line can carry.
+    #[error("userActionHttpPath must not contain white space or control characters")]
+    PathForbiddenCharacter,
+    /// Occurs when the payload has a NUL character.
+    #[error("userActionPayload must not contain NUL characters")]
+    PayloadNul,
+}
+
+impl UserActionRequest {
+    /// Parses the request a client asks to sign: its path must be one an
+    /// HTTP request could be sent to, and its payload must not hold a NUL.
+    ///
+    /// A request with such a path or payload could never spend the user
+    /// action, and the challenge that binds it is stored as text, where
+    /// not every database can keep a NUL.
+    pub fn parse(
+        method: HttpMethod,
+        path: String,
+        payload: String,
+    ) -> Result<UserActionRequest, UserActionRequestError> {
+        if !path.starts_with('/') {
+            return Err(UserActionRequestError::PathNotAbsolute);
+        }
+        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(UserActionRequestError::PathForbiddenCharacter);
+        }
+        if payload.contains('\0') {
+            return Err(UserActionRequestError::PayloadNul);
+        }
+        Ok(UserActionRequest { method, path, payload })
+    }
 }
 
 /// The opaque token a client sends in `X-DFNS-USERACTION`.
@@ -166,6 +211,36 @@ mod tests {
             issued_at: now,
             used_at: None,
         }
+    }
+
+    #[test]
+    fn a_request_to_sign_parses_with_any_payload_but_a_nul() {
+        let parsed = UserActionRequest::parse(
+            HttpMethod::Post,
+            "/auth/users".to_owned(),
+            "{\n  \"email\": \"a\tb\"\n}".to_owned(),
+        );
+        assert_eq!(parsed.unwrap().path, "/auth/users");
+        assert_eq!(
+            UserActionRequest::parse(HttpMethod::Post, "/".to_owned(), "{\"a\":\"\0\"}".to_owned()),
+            Err(UserActionRequestError::PayloadNul)
+        );
+    }
+
+    #[test]
+    fn a_request_to_sign_needs_a_path_a_request_line_can_carry() {
+        let parse =
+            |path: &str| UserActionRequest::parse(HttpMethod::Get, path.to_owned(), "".into());
+        assert_eq!(parse("auth/users"), Err(UserActionRequestError::PathNotAbsolute));
+        assert_eq!(parse(""), Err(UserActionRequestError::PathNotAbsolute));
+        for path in ["/auth/us ers", "/auth/\0", "/auth/\tx", "/a\u{85}", "/a\u{3000}", "/a\r\n"] {
+            assert_eq!(
+                parse(path),
+                Err(UserActionRequestError::PathForbiddenCharacter),
+                "{path:?}"
+            );
+        }
+        assert!(parse("/auth/users/us-a%20b").is_ok());
     }
 
     #[test]

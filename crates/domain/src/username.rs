@@ -8,6 +8,7 @@
 use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// The longest user name accepted, in characters (the longest email address
 /// that SMTP can carry).
@@ -32,6 +33,14 @@ pub enum UsernameError {
     /// Occurs when the name has white space or control characters.
     #[error("email must not contain white space or control characters")]
     ForbiddenCharacter,
+    /// Occurs when the name has a Unicode format character (general
+    /// category Cf): one that is invisible or reorders text, such as a
+    /// zero-width space, a soft hyphen or a bidi control.
+    #[error(
+        "email must not contain Unicode format characters such as zero-width spaces, \
+         soft hyphens or bidi controls"
+    )]
+    FormatCharacter,
     /// Occurs when the name is not `local@domain`.
     #[error("email must have the form name@domain")]
     NotAnEmail,
@@ -49,6 +58,12 @@ impl Username {
         }
         if display.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(UsernameError::ForbiddenCharacter);
+        }
+        // Such characters survive normalisation and case folding, so two
+        // names a person cannot tell apart would have different keys, and
+        // one name could be shown as another.
+        if display.chars().any(|c| c.general_category() == GeneralCategory::Format) {
+            return Err(UsernameError::FormatCharacter);
         }
         match display.rsplit_once('@') {
             Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {}
@@ -121,5 +136,28 @@ mod tests {
         assert_eq!(Username::parse("jane@x.io\n"), Err(UsernameError::ForbiddenCharacter));
         let long = format!("{}@x.io", "a".repeat(MAX_USERNAME_CHARS));
         assert_eq!(Username::parse(&long), Err(UsernameError::TooLong));
+    }
+
+    #[test]
+    fn rejects_invisible_and_reordering_format_characters() {
+        for name in [
+            "ja\u{200b}ne@x.io",  // zero-width space
+            "ja\u{ad}ne@x.io",    // soft hyphen
+            "jane@x\u{202e}oi.",  // right-to-left override
+            "\u{2066}jane@x.io",  // left-to-right isolate
+            "jane@x.io\u{feff}",  // zero-width no-break space
+            "ja\u{200d}ne@x.io",  // zero-width joiner
+            "jane\u{e0041}@x.io", // a tag character
+        ] {
+            assert_eq!(Username::parse(name), Err(UsernameError::FormatCharacter), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn accepts_letters_and_marks_of_any_script() {
+        for name in ["jos\u{e9}@x.io", "jose\u{301}@x.io", "\u{5d0}\u{5d1}@x.io", "名前@例え.jp"]
+        {
+            assert!(Username::parse(name).is_ok(), "{name:?}");
+        }
     }
 }

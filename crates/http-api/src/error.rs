@@ -2,15 +2,15 @@
 
 use app::{
     AccessError, ActionError, ActionInitError, ArchivePermissionError, ArchiveUserError,
-    AssignPermissionError, AuthenticateError, ChangeActiveError, CreatePermissionError,
-    CreateUserError, GetPermissionError, GetUserError, ListAssignmentsError, ListPermissionsError,
-    ListUsersError, LoginError, LoginInitError, NonceError, RevokeAssignmentError,
-    UpdatePermissionError,
+    AssignPermissionError, AuthenticateError, ChangeActiveError, Contended, CreateCredentialError,
+    CreatePermissionError, CreateUserError, CredentialInitError, GetPermissionError, GetUserError,
+    ListAssignmentsError, ListCredentialsError, ListPermissionsError, ListUsersError, LoginError,
+    LoginInitError, NonceError, RevokeAssignmentError, UpdatePermissionError,
 };
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use domain::UserActionError;
+use domain::{UserActionError, WebAuthnError};
 use ports::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -104,6 +104,14 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
 }
 
+/// 409: the request lost every race to other changes of the same records;
+/// nothing was changed, and the same request may be signed and sent again.
+impl From<Contended> for ApiError {
+    fn from(error: Contended) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, error.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         ApiError::internal(&error)
@@ -131,6 +139,7 @@ impl From<NonceError> for ApiError {
 impl From<AccessError> for ApiError {
     fn from(error: AccessError) -> ApiError {
         match error {
+            AccessError::Unauthenticated => ApiError::unauthorized(error.to_string()),
             AccessError::NotAuthorized(e) => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
             AccessError::UserAction(e @ UserActionError::MissingOrInvalid) => {
                 ApiError::new(StatusCode::FORBIDDEN, e.to_string())
@@ -161,6 +170,7 @@ impl From<LoginError> for ApiError {
             LoginError::UserNotFound | LoginError::InvalidSignature => {
                 ApiError::unauthorized(error.to_string())
             }
+            LoginError::WebAuthn(e) => e.into(),
             LoginError::Store(e) => e.into(),
         }
     }
@@ -181,7 +191,61 @@ impl From<ActionError> for ApiError {
                 ApiError::bad_request(error.to_string())
             }
             ActionError::InvalidSignature => ApiError::unauthorized(error.to_string()),
+            ActionError::WebAuthn(e) => e.into(),
             ActionError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Authenticator data that does not parse is bad input (400); a rule of
+/// the relying party that an assertion breaks is a failed proof (401).
+impl From<WebAuthnError> for ApiError {
+    fn from(error: WebAuthnError) -> ApiError {
+        match error {
+            WebAuthnError::Malformed(_) => ApiError::bad_request(error.to_string()),
+            WebAuthnError::RelyingPartyMismatch
+            | WebAuthnError::UserNotPresent
+            | WebAuthnError::UserNotVerified
+            | WebAuthnError::NoAttestedCredential
+            | WebAuthnError::OriginNotAllowed
+            | WebAuthnError::CounterNotIncreased => ApiError::unauthorized(error.to_string()),
+        }
+    }
+}
+
+impl From<CredentialInitError> for ApiError {
+    fn from(error: CredentialInitError) -> ApiError {
+        match error {
+            CredentialInitError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreateCredentialError> for ApiError {
+    fn from(error: CreateCredentialError) -> ApiError {
+        match error {
+            CreateCredentialError::Access(e) => e.into(),
+            CreateCredentialError::Challenge(_)
+            | CreateCredentialError::InvalidCredId
+            | CreateCredentialError::MalformedClientData(_)
+            | CreateCredentialError::MalformedAttestation(_)
+            | CreateCredentialError::PublicKey(_)
+            | CreateCredentialError::Refused(_) => ApiError::bad_request(error.to_string()),
+            CreateCredentialError::WebAuthn(e) => e.into(),
+            CreateCredentialError::InvalidSignature => ApiError::unauthorized(error.to_string()),
+            CreateCredentialError::UserNotFound => {
+                ApiError::unauthorized("authentication token is missing or invalid")
+            }
+            CreateCredentialError::Contended(e) => e.into(),
+            CreateCredentialError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ListCredentialsError> for ApiError {
+    fn from(error: ListCredentialsError) -> ApiError {
+        match error {
+            ListCredentialsError::Store(e) => e.into(),
         }
     }
 }
@@ -193,6 +257,7 @@ impl From<CreateUserError> for ApiError {
             CreateUserError::Email(_)
             | CreateUserError::PublicKey(_)
             | CreateUserError::Refused(_) => ApiError::bad_request(error.to_string()),
+            CreateUserError::Contended(e) => e.into(),
             CreateUserError::Store(e) => e.into(),
         }
     }
@@ -228,6 +293,7 @@ impl From<ArchiveUserError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             ArchiveUserError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
+            ArchiveUserError::Contended(e) => e.into(),
             ArchiveUserError::Store(e) => e.into(),
         }
     }
@@ -244,6 +310,7 @@ impl From<ChangeActiveError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             ChangeActiveError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
+            ChangeActiveError::Contended(e) => e.into(),
             ChangeActiveError::Store(e) => e.into(),
         }
     }
@@ -256,6 +323,7 @@ impl From<CreatePermissionError> for ApiError {
             CreatePermissionError::Name(_)
             | CreatePermissionError::Operation(_)
             | CreatePermissionError::NameTaken => ApiError::bad_request(error.to_string()),
+            CreatePermissionError::Contended(e) => e.into(),
             CreatePermissionError::Store(e) => e.into(),
         }
     }
@@ -300,6 +368,7 @@ impl From<UpdatePermissionError> for ApiError {
             | UpdatePermissionError::Operation(_)
             | UpdatePermissionError::NameTaken
             | UpdatePermissionError::LastAssigner(_) => ApiError::bad_request(error.to_string()),
+            UpdatePermissionError::Contended(e) => e.into(),
             UpdatePermissionError::Store(e) => e.into(),
         }
     }
@@ -311,6 +380,7 @@ impl From<ArchivePermissionError> for ApiError {
             ArchivePermissionError::Access(e) => e.into(),
             ArchivePermissionError::Refused(e) => e.into(),
             ArchivePermissionError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
+            ArchivePermissionError::Contended(e) => e.into(),
             ArchivePermissionError::Store(e) => e.into(),
         }
     }
@@ -327,6 +397,7 @@ impl From<AssignPermissionError> for ApiError {
             AssignPermissionError::Refused(
                 e @ (Refused::PermissionArchived | Refused::AlreadyAssigned),
             ) => ApiError::bad_request(e.to_string()),
+            AssignPermissionError::Contended(e) => e.into(),
             AssignPermissionError::Store(e) => e.into(),
         }
     }
@@ -338,6 +409,7 @@ impl From<RevokeAssignmentError> for ApiError {
             RevokeAssignmentError::Access(e) => e.into(),
             RevokeAssignmentError::Refused(e) => ApiError::not_found(e.to_string()),
             RevokeAssignmentError::LastAssigner(e) => ApiError::bad_request(e.to_string()),
+            RevokeAssignmentError::Contended(e) => e.into(),
             RevokeAssignmentError::Store(e) => e.into(),
         }
     }

@@ -182,10 +182,20 @@ pub(crate) fn parse_json_for<T: DeserializeOwned>(
     operation: domain::Operation,
     body: &[u8],
 ) -> Result<T, ApiError> {
-    parse_json(body).map_err(|malformed| match caller.require(operation) {
-        Ok(()) => malformed,
+    parse_json(body).map_err(|malformed| refused_for(caller, operation, malformed))
+}
+
+/// What a request that needs `operation` and has bad input is answered:
+/// the caller's lack of the permission, if it lacks it, else `bad`.
+pub(crate) fn refused_for(
+    caller: &Caller,
+    operation: domain::Operation,
+    bad: ApiError,
+) -> ApiError {
+    match caller.require(operation) {
+        Ok(()) => bad,
         Err(denied) => app::AccessError::from(denied).into(),
-    })
+    }
 }
 
 fn not_json(error: &serde_json::Error) -> ApiError {

@@ -11,11 +11,14 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::ErrorBody;
-use crate::extract::{Authenticated, NonceChecked, RawBody, Signed, parse_json, parse_json_for};
+use crate::extract::{
+    Authenticated, NonceChecked, RawBody, Signed, parse_json, parse_json_for, refused_for,
+};
 use crate::openapi::{NonceHeader, UserActionHeader};
 use crate::wire::{
     ActionInitBody, ChallengeJson, CreateUserBody, LoginInitBody, LoginTokenJson, Page, ServerKind,
-    SignedChallengeBody, UserActionJson, UserJson, decode_page_token, parse_limit,
+    SignedChallengeBody, UserActionJson, UserJson, decode_page_token, parse_challenge_id,
+    parse_external_id, parse_limit,
 };
 use crate::{ApiError, ApiState};
 
@@ -45,7 +48,7 @@ pub(crate) async fn login_init<P: Ports>(
 ) -> Result<Json<ChallengeJson>, ApiError> {
     let body: LoginInitBody = parse_json(&body)?;
     let issued = state.service.login_init(&body.username, &body.org_id).await?;
-    Ok(Json(issued.into()))
+    Ok(Json(ChallengeJson::new(issued, state.service.relying_party())))
 }
 
 /// Completes a login with a signed challenge: a login token.
@@ -72,7 +75,8 @@ pub(crate) async fn login<P: Ports>(
 ) -> Result<Json<LoginTokenJson>, ApiError> {
     let body: SignedChallengeBody = parse_json(&body)?;
     let assertion = body.first_factor.into_assertion()?;
-    let token = state.service.login(&body.challenge_identifier, &assertion).await?;
+    let challenge_id = parse_challenge_id(&body.challenge_identifier)?;
+    let token = state.service.login(challenge_id.as_str(), &assertion).await?;
     Ok(Json(LoginTokenJson { token }))
 }
 
@@ -86,8 +90,9 @@ pub(crate) async fn login<P: Ports>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The challenge to sign", body = ChallengeJson),
-        (status = 400, description = "The body is malformed, names the `Staff` server or a path \
-            without a leading `/`; or the `X-DFNS-NONCE` is refused", body = ErrorBody),
+        (status = 400, description = "The body is malformed, names the `Staff` server, a path \
+            without a leading `/` or with white space or control characters, or a payload with a \
+            NUL; or the `X-DFNS-NONCE` is refused", body = ErrorBody),
         (status = 401, description = "The login token is missing, invalid or expired, or its user \
             is no longer active", body = ErrorBody),
         (status = 500, description = "An unexpected failure, logged on the server",
@@ -103,16 +108,14 @@ pub(crate) async fn action_init<P: Ports>(
     if matches!(body.user_action_server_kind, Some(ServerKind::Staff)) {
         return Err(ApiError::bad_request("userActionServerKind Staff is not served here"));
     }
-    if !body.user_action_http_path.starts_with('/') {
-        return Err(ApiError::bad_request("userActionHttpPath must start with /"));
-    }
-    let request = UserActionRequest {
-        method: body.user_action_http_method.into(),
-        path: body.user_action_http_path,
-        payload: body.user_action_payload,
-    };
+    let request = UserActionRequest::parse(
+        body.user_action_http_method.into(),
+        body.user_action_http_path,
+        body.user_action_payload,
+    )
+    .map_err(|refused| ApiError::bad_request(refused.to_string()))?;
     let issued = state.service.action_init(&caller, request).await?;
-    Ok(Json(issued.into()))
+    Ok(Json(ChallengeJson::new(issued, state.service.relying_party())))
 }
 
 /// Completes a user action with a signed challenge.
@@ -143,7 +146,8 @@ pub(crate) async fn action<P: Ports>(
 ) -> Result<Json<UserActionJson>, ApiError> {
     let body: SignedChallengeBody = parse_json(&body)?;
     let assertion = body.first_factor.into_assertion()?;
-    let token = state.service.action(&caller, &body.challenge_identifier, &assertion).await?;
+    let challenge_id = parse_challenge_id(&body.challenge_identifier)?;
+    let token = state.service.action(&caller, challenge_id.as_str(), &assertion).await?;
     Ok(Json(UserActionJson { user_action: token.as_str().to_owned() }))
 }
 
@@ -159,9 +163,9 @@ pub(crate) async fn action<P: Ports>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The new user", body = UserJson),
-        (status = 400, description = "The body is malformed, the email or public key is not \
-            valid, the user name is taken, or `user action has already been used`; or the \
-            `X-DFNS-NONCE` is refused", body = ErrorBody),
+        (status = 400, description = "The body is malformed, the email, public key or external \
+            id is not valid, the user name is taken, or `user action has already been used`; or \
+            the `X-DFNS-NONCE` is refused", body = ErrorBody),
         (status = 401, description = "The login token is missing, invalid or expired, or its user \
             is no longer active", body = ErrorBody),
         (status = 403, description = "The caller lacks `Auth:Users:Create`, or `user action \
@@ -177,11 +181,15 @@ pub(crate) async fn create_user<P: Ports>(
 ) -> Result<Json<UserJson>, ApiError> {
     let body: CreateUserBody =
         parse_json_for(&caller, domain::Operation::CreateUser, &signed.body)?;
+    // The use case takes the external id as it is; it is read here, with
+    // the body, so that a bad one is refused before anything is spent.
+    let external_id = parse_external_id(body.external_id)
+        .map_err(|bad| refused_for(&caller, domain::Operation::CreateUser, bad))?;
     let request = CreateUserRequest {
         email: body.email,
         kind: body.kind.into(),
         public_key: body.public_key,
-        external_id: body.external_id,
+        external_id,
         is_sso_required: body.is_sso_required.unwrap_or(false),
     };
     let user = state.service.create_user(&caller, &signed.request, request).await?;
@@ -191,7 +199,10 @@ pub(crate) async fn create_user<P: Ports>(
 /// The query of `GET /auth/users`, as strings so that each bad value gets
 /// its own message.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    rename_all = "camelCase",
+    expecting = "a query string with limit, paginationToken and kind"
+)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// How many users, from 1 to 200; 100 when absent.

@@ -8,11 +8,13 @@
 //! contract's body `{"error": {"status", "message"}}`; unexpected errors are
 //! logged once, here, and never shown to the client.
 
+mod credentials;
 mod error;
 mod extract;
 mod handlers;
 mod openapi;
 mod permissions;
+mod shape;
 mod wire;
 
 use std::sync::Arc;
@@ -51,6 +53,11 @@ pub fn router<P: Ports>(service: Arc<Service<P>>, options: ApiOptions) -> Router
         .route("/auth/login", post(handlers::login::<P>))
         .route("/auth/action/init", post(handlers::action_init::<P>))
         .route("/auth/action", post(handlers::action::<P>))
+        .route(
+            "/auth/credentials",
+            post(credentials::create_credential::<P>).get(credentials::list_credentials::<P>),
+        )
+        .route("/auth/credentials/init", post(credentials::credential_init::<P>))
         .route("/auth/users", post(handlers::create_user::<P>).get(handlers::list_users::<P>))
         .route(
             "/auth/users/{user_id}",

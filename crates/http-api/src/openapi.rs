@@ -11,7 +11,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi};
 
-use crate::{handlers, permissions};
+use crate::{credentials, handlers, permissions};
 
 /// The document, as the derive assembles it from the handlers listed.
 #[derive(OpenApi)]
@@ -35,6 +35,9 @@ use crate::{handlers, permissions};
         handlers::archive_user,
         handlers::activate_user,
         handlers::deactivate_user,
+        credentials::credential_init,
+        credentials::create_credential,
+        credentials::list_credentials,
         permissions::create_permission,
         permissions::list_permissions,
         permissions::get_permission,
@@ -51,6 +54,7 @@ use crate::{handlers, permissions};
         (name = "User actions", description = "A single-use token that binds one \
             state-changing request to a credential's signature"),
         (name = "Users", description = "The org's users and their lifecycle"),
+        (name = "Credentials", description = "The keys and authenticators a user signs with"),
         (name = "Permissions", description = "Roles, and their assignments to users"),
         (name = "OpenAPI", description = "This document"),
     ),
@@ -76,7 +80,7 @@ impl Modify for BearerScheme {
 }
 
 /// The `X-DFNS-USERACTION` header every state-changing request of
-/// `/auth/users` and `/permissions` carries. Only its description is used:
+/// `/auth/users`, `/auth/credentials` and `/permissions` carries. Only its description is used:
 /// the extractor reads the header itself.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]

@@ -7,16 +7,15 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use domain::Operation::{ArchivePermission, AssignPermission, CreatePermission, UpdatePermission};
-use domain::{Assignment, Permission, Timestamp};
+use domain::{Assignment, Permission};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ErrorBody;
 use crate::extract::{Authenticated, Signed, parse_json_for};
 use crate::openapi::{NonceHeader, UserActionHeader};
-use crate::wire::{Page, decode_page_token, parse_limit};
+use crate::shape::read_only_from;
+use crate::wire::{Page, decode_page_token, parse_limit, rfc3339};
 use crate::{ApiError, ApiState};
 
 type AppState<P> = State<Arc<ApiState<P>>>;
@@ -95,18 +94,9 @@ impl From<&Assignment> for AssignmentJson {
     }
 }
 
-/// A timestamp as RFC 3339 UTC with milliseconds.
-fn rfc3339(at: Timestamp) -> String {
-    let nanos = i128::from(at.unix_millis()) * 1_000_000;
-    OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 /// `POST /permissions`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields, expecting = "a JSON object with name and operations")]
 pub(crate) struct CreatePermissionBody {
     /// Unique among the org's live permissions.
     name: String,
@@ -117,7 +107,11 @@ pub(crate) struct CreatePermissionBody {
 
 /// `PUT /permissions/{permissionId}`: what is given is replaced.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    expecting = "a JSON object with name, operations or both"
+)]
 pub(crate) struct UpdatePermissionBody {
     name: Option<String>,
     operations: Option<Vec<String>>,
@@ -125,7 +119,12 @@ pub(crate) struct UpdatePermissionBody {
 
 /// `PUT /permissions/{permissionId}/archive`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    expecting = "a JSON object, with isArchived or without"
+)]
 pub(crate) struct ArchivePermissionBody {
     /// `true` when given: archives are final.
     is_archived: Option<bool>,
@@ -133,16 +132,28 @@ pub(crate) struct ArchivePermissionBody {
 
 /// `POST /permissions/{permissionId}/assignments`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    expecting = "a JSON object with identityId"
+)]
 pub(crate) struct CreateAssignmentBody {
     /// A live user of the caller's org, `us-…`.
     identity_id: String,
 }
 
+read_only_from!(
+    object: CreatePermissionBody,
+    UpdatePermissionBody,
+    ArchivePermissionBody,
+    CreateAssignmentBody
+);
+
 /// The query of `GET /permissions`, as strings so that each bad value gets
 /// its own message.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a query string with limit and paginationToken")]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// How many permissions, from 1 to 200; 100 when absent.

@@ -1,13 +1,22 @@
 //! The JSON shapes of the API, as the official SDKs read and write them.
+//!
+//! Every type a body is read into says what it expects in client words
+//! (`#[serde(expecting)]`), never a Rust type's name, and is read from the
+//! one JSON shape the contract gives it (see [`crate::shape`]).
 
-use app::{Assertion, IssuedChallenge};
+use app::{Assertion, IssuedChallenge, IssuedRegistration};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use domain::{HttpMethod, User, UserKind};
+use domain::{
+    ChallengeId, Credential, CredentialKind, HttpMethod, RelyingParty, Timestamp, User, UserKind,
+};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use crate::ApiError;
+use crate::shape::read_only_from;
 
 /// base64url as signers send it: padded or not.
 const BASE64URL: GeneralPurpose = GeneralPurpose::new(
@@ -19,7 +28,11 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
 
 /// `POST /auth/login/init`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with username and orgId"
+)]
 pub(crate) struct LoginInitBody {
     /// The user name, compared after NFC normalisation and case folding.
     #[schema(example = "jane.roe@example.com")]
@@ -30,7 +43,11 @@ pub(crate) struct LoginInitBody {
 
 /// `POST /auth/login` and `POST /auth/action`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with challengeIdentifier and firstFactor"
+)]
 pub(crate) struct SignedChallengeBody {
     /// The `challengeIdentifier` of the challenge answered; single use.
     pub(crate) challenge_identifier: String,
@@ -40,20 +57,33 @@ pub(crate) struct SignedChallengeBody {
     pub(crate) second_factor: Option<serde_json::Value>,
 }
 
-/// A first factor; only `Key` credentials exist on this server.
+/// A first factor: a `Key` or a `Fido2` credential's answer.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "kind")]
+#[serde(
+    remote = "Self",
+    tag = "kind",
+    expecting = "a JSON object with kind and credentialAssertion"
+)]
 pub(crate) enum FirstFactor {
     /// An asymmetric key's assertion.
     Key {
         #[serde(rename = "credentialAssertion")]
         credential_assertion: KeyAssertion,
     },
+    /// A WebAuthn authenticator's assertion.
+    Fido2 {
+        #[serde(rename = "credentialAssertion")]
+        credential_assertion: Fido2Assertion,
+    },
 }
 
 /// A `Key` credential's assertion, still in base64url.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with credId, clientData and signature"
+)]
 pub(crate) struct KeyAssertion {
     /// One of the credentials the challenge allows.
     cred_id: String,
@@ -66,27 +96,97 @@ pub(crate) struct KeyAssertion {
     algorithm: Option<String>,
 }
 
+/// A WebAuthn assertion (`navigator.credentials.get`), still in base64url.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with credId, clientData, authenticatorData and signature"
+)]
+pub(crate) struct Fido2Assertion {
+    /// The credential's id, base64url of its raw id.
+    cred_id: String,
+    /// base64url of the client data JSON, `type` `webauthn.get`.
+    client_data: String,
+    /// base64url of the authenticator data.
+    authenticator_data: String,
+    /// base64url of the signature over the authenticator data and the
+    /// SHA-256 of the client data.
+    signature: String,
+    /// Ignored: the credential id names the credential.
+    #[allow(dead_code, reason = "read so that SDKs may send it; the credId decides")]
+    user_handle: Option<String>,
+}
+
+read_only_from!(object: LoginInitBody, SignedChallengeBody, FirstFactor, KeyAssertion);
+read_only_from!(object: Fido2Assertion, ActionInitBody, CreateUserBody, CredentialInitBody);
+read_only_from!(object: CreateCredentialBody, CredentialInfo);
+read_only_from!(name: WireMethod, ServerKind, WireUserKind, WireCredentialKind);
+
+/// Parses the `challengeIdentifier` of a body. One that cannot be an
+/// identifier this server issued is answered as an unknown one, before
+/// anything is looked up or spent.
+pub(crate) fn parse_challenge_id(identifier: &str) -> Result<ChallengeId, ApiError> {
+    ChallengeId::parse(identifier).map_err(|refused| ApiError::bad_request(refused.to_string()))
+}
+
+/// The most characters an `externalId` may have **(our rule)**: it is
+/// stored with the user and answered with it on every read.
+pub(crate) const MAX_EXTERNAL_ID_CHARS: usize = 256;
+
+/// Parses the `externalId` of a new user: at most
+/// [`MAX_EXTERNAL_ID_CHARS`] characters, none of them a control
+/// character, which no identifier of another system needs and not every
+/// database can store.
+pub(crate) fn parse_external_id(external_id: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(external_id) = external_id else {
+        return Ok(None);
+    };
+    if external_id.chars().count() > MAX_EXTERNAL_ID_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "externalId is longer than {MAX_EXTERNAL_ID_CHARS} characters"
+        )));
+    }
+    if external_id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("externalId must not contain control characters"));
+    }
+    Ok(Some(external_id))
+}
+
+/// Decodes the base64url value of `field`, naming it when it is not.
+pub(crate) fn decode_base64url(field: &str, value: &str) -> Result<Vec<u8>, ApiError> {
+    BASE64URL
+        .decode(value)
+        .map_err(|_| ApiError::bad_request(format!("{field} is not valid base64url")))
+}
+
 impl FirstFactor {
     /// The decoded assertion.
     pub(crate) fn into_assertion(self) -> Result<Assertion, ApiError> {
-        let FirstFactor::Key { credential_assertion: a } = self;
-        let decode = |field: &str, value: &str| {
-            BASE64URL.decode(value).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "firstFactor.credentialAssertion.{field} is not valid base64url"
-                ))
-            })
-        };
-        Ok(Assertion {
-            client_data: decode("clientData", &a.client_data)?,
-            signature: decode("signature", &a.signature)?,
-            cred_id: a.cred_id,
-        })
+        let field = |name: &str| format!("firstFactor.credentialAssertion.{name}");
+        match self {
+            FirstFactor::Key { credential_assertion: a } => Ok(Assertion {
+                client_data: decode_base64url(&field("clientData"), &a.client_data)?,
+                signature: decode_base64url(&field("signature"), &a.signature)?,
+                authenticator_data: None,
+                cred_id: a.cred_id,
+            }),
+            FirstFactor::Fido2 { credential_assertion: a } => Ok(Assertion {
+                client_data: decode_base64url(&field("clientData"), &a.client_data)?,
+                signature: decode_base64url(&field("signature"), &a.signature)?,
+                authenticator_data: Some(decode_base64url(
+                    &field("authenticatorData"),
+                    &a.authenticator_data,
+                )?),
+                cred_id: a.cred_id,
+            }),
+        }
     }
 }
 
 /// The methods a user action can be signed for, as the SDKs spell them.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(remote = "Self", expecting = "an HTTP method name as a string")]
 #[schema(as = UserActionHttpMethod)]
 pub(crate) enum WireMethod {
     #[serde(rename = "POST")]
@@ -112,6 +212,7 @@ impl From<WireMethod> for HttpMethod {
 
 /// Which service a user action is for; this server is the `Api`.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(remote = "Self", expecting = "a server kind name as a string")]
 #[schema(as = UserActionServerKind)]
 pub(crate) enum ServerKind {
     Api,
@@ -120,7 +221,12 @@ pub(crate) enum ServerKind {
 
 /// `POST /auth/action/init`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with userActionPayload, userActionHttpMethod and \
+                 userActionHttpPath"
+)]
 pub(crate) struct ActionInitBody {
     /// The exact body the protected request will send, `""` for none.
     #[schema(example = "{}")]
@@ -135,6 +241,7 @@ pub(crate) struct ActionInitBody {
 
 /// The user kinds a client may name.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(remote = "Self", expecting = "a user kind name as a string")]
 #[schema(as = UserKind)]
 pub(crate) enum WireUserKind {
     CustomerEmployee,
@@ -154,7 +261,7 @@ impl From<WireUserKind> for UserKind {
 
 /// `POST /auth/users`
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(remote = "Self", rename_all = "camelCase", expecting = "a JSON object with email and kind")]
 pub(crate) struct CreateUserBody {
     /// The new user's name; unique among the org's users not archived.
     #[schema(example = "jane.roe@example.com")]
@@ -162,6 +269,8 @@ pub(crate) struct CreateUserBody {
     pub(crate) kind: WireUserKind,
     /// A PEM public key (SPKI): registers a `Key` credential at once.
     pub(crate) public_key: Option<String>,
+    /// The user's id in another system: at most 256 characters, without
+    /// control characters.
     pub(crate) external_id: Option<String>,
     #[serde(rename = "isSSORequired")]
     pub(crate) is_sso_required: Option<bool>,
@@ -178,6 +287,8 @@ pub(crate) struct ChallengeJson {
     challenge_identifier: String,
     supported_credential_kinds: Vec<SupportedKind>,
     allow_credentials: AllowCredentials,
+    /// The relying party `Fido2` credentials are scoped to.
+    rp: RelyingPartyJson,
     #[schema(example = "required")]
     user_verification: &'static str,
     #[schema(example = "none")]
@@ -198,6 +309,24 @@ struct SupportedKind {
     requires_second_factor: bool,
 }
 
+/// A relying party, as WebAuthn clients take it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RelyingParty)]
+pub(crate) struct RelyingPartyJson {
+    /// The domain `Fido2` credentials are scoped to.
+    #[schema(example = "example.com")]
+    id: String,
+    /// The name authenticators may show.
+    #[schema(example = "orgusers")]
+    name: String,
+}
+
+impl From<&RelyingParty> for RelyingPartyJson {
+    fn from(rp: &RelyingParty) -> RelyingPartyJson {
+        RelyingPartyJson { id: rp.id().to_owned(), name: rp.name().to_owned() }
+    }
+}
+
 /// The caller's active credentials that may answer, by kind.
 #[derive(Debug, Serialize, ToSchema)]
 struct AllowCredentials {
@@ -215,22 +344,26 @@ struct AllowedCredential {
     id: String,
 }
 
-impl From<IssuedChallenge> for ChallengeJson {
-    fn from(issued: IssuedChallenge) -> ChallengeJson {
-        let key = issued
-            .allowed_credentials
-            .into_iter()
-            .map(|id| AllowedCredential { kind: "public-key", id: id.as_str().to_owned() })
-            .collect();
+impl ChallengeJson {
+    /// The challenge, for the relying party `rp`.
+    pub(crate) fn new(issued: IssuedChallenge, rp: &RelyingParty) -> ChallengeJson {
+        let (mut key, mut webauthn) = (Vec::new(), Vec::new());
+        for allowed in issued.allowed_credentials {
+            let listed = AllowedCredential { kind: "public-key", id: allowed.cred_id.to_string() };
+            match allowed.kind {
+                CredentialKind::Key => key.push(listed),
+                CredentialKind::Fido2 => webauthn.push(listed),
+            }
+        }
         ChallengeJson {
             challenge: issued.challenge.challenge,
             challenge_identifier: issued.challenge.id.as_str().to_owned(),
-            supported_credential_kinds: vec![SupportedKind {
-                kind: "Key",
-                factor: "first",
-                requires_second_factor: false,
-            }],
-            allow_credentials: AllowCredentials { key, webauthn: Vec::new() },
+            supported_credential_kinds: vec![
+                SupportedKind { kind: "Key", factor: "first", requires_second_factor: false },
+                SupportedKind { kind: "Fido2", factor: "either", requires_second_factor: false },
+            ],
+            allow_credentials: AllowCredentials { key, webauthn },
+            rp: rp.into(),
             user_verification: "required",
             attestation: "none",
             external_authentication_url: "",
@@ -309,6 +442,247 @@ impl From<&User> for UserJson {
                 .collect(),
         }
     }
+}
+
+/// The credential kinds a client may name.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(remote = "Self", expecting = "a credential kind name as a string")]
+#[schema(as = CredentialKind)]
+pub(crate) enum WireCredentialKind {
+    Key,
+    Fido2,
+    Password,
+    Totp,
+    RecoveryKey,
+    PasswordProtectedKey,
+}
+
+impl WireCredentialKind {
+    /// The kind, when this server can register it.
+    pub(crate) fn registrable(self) -> Result<CredentialKind, ApiError> {
+        match self {
+            WireCredentialKind::Key => Ok(CredentialKind::Key),
+            WireCredentialKind::Fido2 => Ok(CredentialKind::Fido2),
+            other => Err(ApiError::bad_request(format!(
+                "credential kind {other:?} is not supported; Key and Fido2 are"
+            ))),
+        }
+    }
+}
+
+/// `POST /auth/credentials/init`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(remote = "Self", expecting = "a JSON object with kind")]
+pub(crate) struct CredentialInitBody {
+    /// `Key` or `Fido2`; the other kinds the SDKs know are refused.
+    pub(crate) kind: WireCredentialKind,
+}
+
+/// The COSE algorithms a `Fido2` authenticator may create keys with, in
+/// order of preference: ES256, EdDSA, RS256.
+const FIDO2_ALGORITHMS: [i64; 3] = [-7, -8, -257];
+
+/// The COSE algorithms of the keys a `Key` credential may be: ES256,
+/// ES256K, EdDSA, RS256.
+const KEY_ALGORITHMS: [i64; 4] = [-7, -47, -8, -257];
+
+/// A registration challenge, as `POST /auth/credentials/init` answers it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = CredentialChallenge)]
+pub(crate) struct RegistrationJson {
+    /// `Key` or `Fido2`.
+    #[schema(example = "Fido2")]
+    kind: &'static str,
+    user: RegistrationUserJson,
+    /// Random, base64url; the new credential signs it.
+    challenge: String,
+    /// Names this challenge in `POST /auth/credentials`; opaque and single
+    /// use.
+    challenge_identifier: String,
+    rp: RelyingPartyJson,
+    #[schema(example = "none")]
+    attestation: &'static str,
+    pub_key_cred_params: Vec<KeyParamsJson>,
+    /// `Fido2` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authenticator_selection: Option<AuthenticatorSelectionJson>,
+    /// `Fido2` only: the user's authenticators, not to register twice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exclude_credentials: Option<Vec<AllowedCredential>>,
+    /// Empty: the `challengeIdentifier` replaces it.
+    #[schema(example = "")]
+    temporary_authentication_token: &'static str,
+}
+
+/// The user a new credential is for.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = CredentialUser)]
+struct RegistrationUserJson {
+    /// The user id; WebAuthn clients use its bytes as the user handle.
+    id: String,
+    display_name: String,
+    name: String,
+}
+
+/// One key type the new credential may have.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PublicKeyCredentialParameters)]
+struct KeyParamsJson {
+    #[serde(rename = "type")]
+    #[schema(example = "public-key")]
+    kind: &'static str,
+    /// A COSE algorithm: -7 ES256, -47 ES256K, -8 EdDSA, -257 RS256.
+    #[schema(example = -7)]
+    alg: i64,
+}
+
+/// What a `Fido2` authenticator must do.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AuthenticatorSelection)]
+struct AuthenticatorSelectionJson {
+    #[schema(example = "required")]
+    resident_key: &'static str,
+    require_resident_key: bool,
+    /// Always `required`: every assertion must show the user verified.
+    #[schema(example = "required")]
+    user_verification: &'static str,
+}
+
+impl RegistrationJson {
+    /// The registration challenge, for the relying party `rp`.
+    pub(crate) fn new(issued: IssuedRegistration, rp: &RelyingParty) -> RegistrationJson {
+        let fido2 = issued.kind == CredentialKind::Fido2;
+        let algorithms: &[i64] = if fido2 { &FIDO2_ALGORITHMS } else { &KEY_ALGORITHMS };
+        let username = issued.user.username.as_str();
+        RegistrationJson {
+            kind: issued.kind.as_str(),
+            user: RegistrationUserJson {
+                id: issued.user.id.to_string(),
+                display_name: username.to_owned(),
+                name: username.to_owned(),
+            },
+            challenge: issued.challenge.challenge,
+            challenge_identifier: issued.challenge.id.as_str().to_owned(),
+            rp: rp.into(),
+            attestation: "none",
+            pub_key_cred_params: algorithms
+                .iter()
+                .map(|&alg| KeyParamsJson { kind: "public-key", alg })
+                .collect(),
+            authenticator_selection: fido2.then_some(AuthenticatorSelectionJson {
+                resident_key: "required",
+                require_resident_key: true,
+                user_verification: "required",
+            }),
+            exclude_credentials: fido2.then(|| {
+                issued
+                    .existing
+                    .iter()
+                    .map(|id| AllowedCredential { kind: "public-key", id: id.to_string() })
+                    .collect()
+            }),
+            temporary_authentication_token: "",
+        }
+    }
+}
+
+/// `POST /auth/credentials`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with credentialKind, credentialInfo, credentialName and \
+                 challengeIdentifier"
+)]
+pub(crate) struct CreateCredentialBody {
+    /// The kind the registration challenge was issued for.
+    pub(crate) credential_kind: WireCredentialKind,
+    pub(crate) credential_info: CredentialInfo,
+    /// What the user calls the credential.
+    #[schema(example = "laptop passkey")]
+    pub(crate) credential_name: String,
+    /// The `challengeIdentifier` of `POST /auth/credentials/init`.
+    pub(crate) challenge_identifier: String,
+}
+
+/// The new credential's answer to the registration challenge.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(
+    remote = "Self",
+    rename_all = "camelCase",
+    expecting = "a JSON object with credId, clientData and attestationData"
+)]
+pub(crate) struct CredentialInfo {
+    /// The id the credential will be presented by: for `Fido2`, base64url
+    /// of the authenticator's raw credential id.
+    pub(crate) cred_id: String,
+    /// base64url of the client data JSON, `type` `key.create` or
+    /// `webauthn.create`.
+    pub(crate) client_data: String,
+    /// base64url of, for `Key`, the JSON `{"publicKey": PEM, "signature":
+    /// hex of the signature over {"clientDataHash", "publicKey"}}`; for
+    /// `Fido2`, the CBOR attestation object.
+    pub(crate) attestation_data: String,
+}
+
+/// A credential, as the SDKs read it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Credential)]
+pub(crate) struct CredentialJson {
+    #[schema(example = "Fido2")]
+    kind: &'static str,
+    /// The id the credential is presented by (`credId`).
+    credential_id: String,
+    /// The record's id, `cr-…`.
+    credential_uuid: String,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
+    date_created: String,
+    is_active: bool,
+    name: String,
+    /// PEM SubjectPublicKeyInfo.
+    public_key: String,
+    /// For `Fido2`, the relying party; else empty.
+    relying_party_id: String,
+    /// The origin the credential was registered from, when known; else
+    /// empty.
+    origin: String,
+}
+
+impl From<&Credential> for CredentialJson {
+    fn from(credential: &Credential) -> CredentialJson {
+        CredentialJson {
+            kind: credential.kind.as_str(),
+            credential_id: credential.cred_id.to_string(),
+            credential_uuid: credential.uuid.to_string(),
+            date_created: rfc3339(credential.created_at),
+            is_active: credential.is_active,
+            name: credential.name.clone(),
+            public_key: credential.public_key_pem.clone(),
+            relying_party_id: credential.relying_party_id.clone().unwrap_or_default(),
+            origin: credential.origin.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// `GET /auth/credentials` answers every credential at once.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CredentialList)]
+pub(crate) struct CredentialListJson {
+    pub(crate) items: Vec<CredentialJson>,
+}
+
+/// A timestamp as RFC 3339 UTC with milliseconds.
+pub(crate) fn rfc3339(at: Timestamp) -> String {
+    let nanos = i128::from(at.unix_millis()) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 /// The page size of a listing when the client names none.

@@ -278,6 +278,9 @@ fn every_operation_documents_its_success_and_its_errors() {
         };
         let needs_permission = path.starts_with("/auth/users") || path.starts_with("/permissions");
         let changes_state = matches!(method.as_str(), "post" | "put" | "delete");
+        // A user registers credentials to itself without a permission, but
+        // signs the registration like any other change.
+        let signed = changes_state && (needs_permission || path == "/auth/credentials");
         let user_action = parameter("header", "X-DFNS-USERACTION");
 
         assert!(
@@ -322,7 +325,7 @@ fn every_operation_documents_its_success_and_its_errors() {
         }
         assert_eq!(
             user_action.is_some(),
-            needs_permission && changes_state,
+            signed,
             "{op}: the X-DFNS-USERACTION header is on the state-changing requests only"
         );
         if let Some(header) = user_action {

@@ -40,8 +40,9 @@ pub(crate) struct ServeArgs {
     /// login details; created when missing.
     #[arg(long, default_value = ".")]
     pub(crate) data_dir: PathBuf,
-    /// The database URL: `sqlite://PATH` (created when missing). Defaults
-    /// to `orgusers.sqlite3` in the data directory.
+    /// The database URL: `sqlite://PATH` (created when missing), or
+    /// `postgres://...` for servers that share one database. Defaults to
+    /// `orgusers.sqlite3` in the data directory.
     #[arg(long, env = "ORGUSERS_DATABASE")]
     pub(crate) database: Option<String>,
     /// The email of the first admin, when the database is empty.
@@ -51,6 +52,13 @@ pub(crate) struct ServeArgs {
     /// header. Without this flag a nonce is checked only when one is sent.
     #[arg(long, env = "ORGUSERS_REQUIRE_NONCE")]
     pub(crate) require_nonce: bool,
+    /// The relying party id of `Fido2` credentials: the domain of the
+    /// pages that register and use them (a lowercase domain name).
+    #[arg(long, env = "ORGUSERS_RP_ID", default_value = app::DEFAULT_RELYING_PARTY_ID)]
+    pub(crate) rp_id: String,
+    /// The relying party name authenticators show.
+    #[arg(long, env = "ORGUSERS_RP_NAME", default_value = app::DEFAULT_RELYING_PARTY_NAME)]
+    pub(crate) rp_name: String,
 }
 
 impl ServeArgs {

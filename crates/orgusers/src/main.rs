@@ -10,6 +10,7 @@ mod bootstrap;
 mod cli;
 mod system;
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use anyhow::Context;
 use app::{Ports, Service};
 use auth_token::JwtTokens;
 use clap::Parser;
+use domain::RelyingParty;
 use http_api::ApiOptions;
 use ports::{SecretStore, StoreError};
 use signature::KeyVerifier;
@@ -93,6 +95,8 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, plain text for a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let command = Cli::parse().command;
@@ -138,9 +142,10 @@ async fn open<P: ServerPorts>(database: &str) -> anyhow::Result<Service<P>> {
 }
 
 async fn serve<P: ServerPorts>(args: cli::ServeArgs, database: &str) -> anyhow::Result<()> {
+    let relying_party = RelyingParty::new(&args.rp_id, &args.rp_name)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-    let service = open::<P>(database).await?;
+    let service = open::<P>(database).await?.with_relying_party(relying_party);
     bootstrap::first_org_if_empty(&service, &args.admin_email, &args.data_dir).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)

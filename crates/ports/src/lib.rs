@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use mockall::automock;
 
 use domain::{
-    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission,
-    PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
+    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, CredentialUuid, Org, OrgId,
+    Permission, PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind,
+    Username,
 };
 
 /// Any error an adapter wraps; never shown to clients.
@@ -40,6 +41,10 @@ pub enum InsertUserError {
     /// Occurs when a live user of the same org has the same user name key.
     #[error("the user name is taken")]
     UsernameTaken,
+    /// Occurs when the caller's record changed since the insert was
+    /// decided.
+    #[error("the caller changed meanwhile")]
+    Conflict,
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -48,10 +53,26 @@ pub enum InsertUserError {
 /// Occurs when a changed user cannot be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateUserError {
-    /// Occurs when the stored version is not the one the change was decided
-    /// on: someone else changed the user meanwhile.
+    /// Occurs when a version is not the one the change was decided on:
+    /// someone else changed the user, the caller or the org's guard
+    /// meanwhile.
     #[error("the user changed meanwhile")]
     Conflict,
+    /// Occurs when the store fails.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Occurs when a new credential cannot be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum AddCredentialError {
+    /// Occurs when the stored user's version is not the one the change
+    /// was decided on.
+    #[error("the user changed meanwhile")]
+    Conflict,
+    /// Occurs when the user already has a credential with this `credId`.
+    #[error("the credential id is taken")]
+    CredIdTaken,
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -66,6 +87,27 @@ pub struct OrgGuard {
     pub org_id: OrgId,
     /// The guard version the change was decided on.
     pub version: u64,
+}
+
+/// What a change by a caller was decided on, besides the record it
+/// changes: the caller's own record as read, and, for a change that could
+/// take the power to assign permissions from someone, the org's guard.
+///
+/// A user's version moves whenever anything that decides what the user
+/// may do changes: its state, its assignments, the operations of a
+/// permission it holds. A store that compares the caller's version in the
+/// transaction of the change therefore refuses a change decided for a
+/// caller who was deactivated, archived or lost the right meanwhile, and
+/// two users who act on each other at once cannot both succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Basis {
+    /// The caller.
+    pub actor: UserId,
+    /// The version of the caller's record the change was decided on.
+    pub actor_version: u64,
+    /// The org's guard version, when the change could take the power to
+    /// assign from someone.
+    pub guard: Option<OrgGuard>,
 }
 
 /// Who can assign permissions in an org, as of one guard version.
@@ -112,12 +154,15 @@ pub trait UserRepository: Send + Sync + 'static {
     ///
     /// MUST return [`InsertUserError::UsernameTaken`], and store nothing,
     /// when a user of the same org that is not archived has the same
-    /// [`Username::key`], even when another process inserts it concurrently.
+    /// [`Username::key`], even when another process inserts it
+    /// concurrently; and [`InsertUserError::Conflict`] when the caller's
+    /// stored version is not `basis.actor_version`.
     async fn insert_user(
         &self,
         user: &User,
         credentials: &[Credential],
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertUserError>;
 
     /// The user with this id, in any org and in any state, archived
@@ -134,17 +179,20 @@ pub trait UserRepository: Send + Sync + 'static {
     /// Replaces the stored user with `user`, ends the stored assignments that
     /// `user.assignments` no longer lists, adds those it lists that are not
     /// stored yet, and appends `event`, in one transaction. The stored
-    /// version becomes `user.version + 1`. With a `guard`, the org's guard
-    /// version is compared and bumped in the same transaction.
+    /// version becomes `user.version + 1`. With a guard in `basis`, the
+    /// org's guard version is compared and bumped in the same transaction.
     ///
     /// MUST return [`UpdateUserError::Conflict`], and change nothing, when
-    /// the stored version is not `user.version`, or the org's guard version
-    /// is not `guard.version`.
+    /// the stored version is not `user.version`, the caller's is not
+    /// `basis.actor_version`, or the org's guard version is not the
+    /// guard's; the caller's record MUST be held unchanged until the
+    /// transaction ends, so that of two users changing each other at once
+    /// one conflicts.
     async fn update_user(
         &self,
         user: &User,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdateUserError>;
 
     /// Up to `limit` users of `org` that are not archived, optionally of one
@@ -167,8 +215,35 @@ pub trait UserRepository: Send + Sync + 'static {
         cred_id: &CredId,
     ) -> Result<Option<Credential>, StoreError>;
 
-    /// Every active credential of `user`.
+    /// Every active credential of `user`, oldest first.
     async fn list_credentials(&self, user: &UserId) -> Result<Vec<Credential>, StoreError>;
+
+    /// Stores `credential`, replaces the stored user with `user` (now
+    /// registered, with its primary credential) and appends `event`, in
+    /// one transaction. The stored version becomes `user.version + 1`.
+    ///
+    /// MUST return [`AddCredentialError::Conflict`] when the stored version
+    /// is not `user.version`, and [`AddCredentialError::CredIdTaken`] when
+    /// the user already has a credential with `credential.cred_id`, even
+    /// one another process adds at the same moment; nothing changes then.
+    async fn add_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), AddCredentialError>;
+
+    /// Raises the stored signature counter of a credential to `count`.
+    ///
+    /// MUST store `count` and return `true` only when the stored counter
+    /// is below `count`, and otherwise return `false` and change nothing,
+    /// atomically: of two processes that raise one counter to the same
+    /// value, exactly one gets `true`.
+    async fn advance_sign_count(
+        &self,
+        credential: &CredentialUuid,
+        count: u32,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Occurs when a new permission cannot be stored.
@@ -177,6 +252,10 @@ pub enum InsertPermissionError {
     /// Occurs when a live permission of the same org has the same name.
     #[error("the permission name is taken")]
     NameTaken,
+    /// Occurs when the caller's record changed since the insert was
+    /// decided.
+    #[error("the caller changed meanwhile")]
+    Conflict,
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -185,7 +264,8 @@ pub enum InsertPermissionError {
 /// Occurs when a changed permission cannot be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdatePermissionError {
-    /// Occurs when the permission or the org's guard changed meanwhile.
+    /// Occurs when the permission, the caller or the org's guard changed
+    /// meanwhile.
     #[error("the permission changed meanwhile")]
     Conflict,
     /// Occurs when another live permission of the org has the new name.
@@ -216,11 +296,14 @@ pub trait PermissionRepository: Send + Sync + 'static {
     /// transaction.
     ///
     /// MUST return [`InsertPermissionError::NameTaken`], and store nothing,
-    /// when a live permission of the same org has the same name.
+    /// when a live permission of the same org has the same name; and
+    /// [`InsertPermissionError::Conflict`] when the caller's stored version
+    /// is not `basis.actor_version`.
     async fn insert_permission(
         &self,
         permission: &Permission,
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertPermissionError>;
 
     /// The permission with this id, in any org, archived included.
@@ -238,18 +321,22 @@ pub trait PermissionRepository: Send + Sync + 'static {
     /// Replaces the stored permission with `permission` and appends
     /// `event`, in one transaction; the stored version becomes
     /// `permission.version + 1`. When `permission.is_archived`, every live
-    /// assignment of it ends in the same transaction. With a `guard`, the
-    /// org's guard version is compared and bumped too.
+    /// assignment of it ends in the same transaction. When its operations
+    /// change or it is archived, the version of every user holding it
+    /// moves in the same transaction, since what they may do changed. With
+    /// a guard in `basis`, the org's guard version is compared and bumped
+    /// too.
     ///
     /// MUST return [`UpdatePermissionError::Conflict`], and change nothing,
-    /// when the stored version is not `permission.version` or the guard
-    /// version is not `guard.version`; and `NameTaken` when another live
-    /// permission of the org has the new name.
+    /// when the stored version is not `permission.version`, the caller's is
+    /// not `basis.actor_version` (held unchanged until the transaction
+    /// ends), or the guard version is not the guard's; and `NameTaken` when
+    /// another live permission of the org has the new name.
     async fn update_permission(
         &self,
         permission: &Permission,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdatePermissionError>;
 
     /// The live assignments of a permission, oldest first.
@@ -360,13 +447,19 @@ pub enum VerifyError {
     PublicKey(#[from] PublicKeyError),
 }
 
-/// Verifies what `Key` credentials sign.
+/// Verifies what credentials sign.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait SignatureVerifier: Send + Sync + 'static {
     /// Parses a PEM public key (SubjectPublicKeyInfo) and tells which
     /// algorithm it is for. MUST refuse keys it could not verify with.
     async fn check_public_key(&self, pem: &str) -> Result<KeyAlgorithm, PublicKeyError>;
+
+    /// Turns a COSE_Key, as a WebAuthn authenticator reports a new
+    /// credential's public key, into the PEM SubjectPublicKeyInfo of the
+    /// same key. MUST refuse a key it could not verify with, and a key
+    /// whose declared COSE algorithm does not fit its type and curve.
+    async fn public_key_from_cose(&self, cose_key: &[u8]) -> Result<String, PublicKeyError>;
 
     /// Verifies `signature` over exactly `message` with the PEM public key.
     /// The key's own algorithm decides how.

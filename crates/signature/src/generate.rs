@@ -42,7 +42,8 @@ pub fn generate_p256_key() -> Result<GeneratedKey, GenerateKeyError> {
     })
 }
 
-fn to_pem(tag: &str, der: &[u8]) -> String {
+/// `der` as PEM text under `tag`, with LF line ends.
+pub(crate) fn to_pem(tag: &str, der: &[u8]) -> String {
     let config = EncodeConfig::new().set_line_ending(LineEnding::LF);
     pem::encode_config(&Pem::new(tag, der), config)
 }

@@ -5,6 +5,12 @@
 //! about the algorithm is never consulted, so a key cannot be made to verify
 //! under rules it was not made for.
 //!
+//! An Ed25519 key must also be a point that can stand for a signer:
+//! aws-lc-rs takes any 32 bytes as a key, and under a key of small order a
+//! signature with `R` the identity and `S` zero verifies for every message
+//! or for many, so such a key would let anyone sign as its credential.
+//! curve25519-dalek decodes the point to check it; see [`check_ed25519`].
+//!
 //! Verifying reads the same few keys again and again, so the keys that
 //! parsed are kept by their PEM text: decoding the PEM and reading the SPKI
 //! (once to choose the algorithm, once into aws-lc-rs) costs some 5 % of a
@@ -17,17 +23,20 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_ASN1, ECDSA_P256K1_SHA256_ASN1, ED25519, ParsedPublicKey,
     RSA_PKCS1_2048_8192_SHA256, RsaParameters, VerificationAlgorithm,
 };
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use ports::{KeyAlgorithm, PublicKeyError};
 use spki::der::Decode;
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const SECP256K1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.10");
-const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const ID_EC_PUBLIC_KEY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+pub(crate) const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+pub(crate) const SECP256K1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.10");
+pub(crate) const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+pub(crate) const RSA_ENCRYPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
-const PEM_TAG: &str = "PUBLIC KEY";
+pub(crate) const PEM_TAG: &str = "PUBLIC KEY";
 
 /// How many parsed keys are kept. When full, all are forgotten at once:
 /// memory stays bounded whatever keys come, and a server verifies with far
@@ -76,8 +85,14 @@ pub(crate) fn parse(pem_text: &str) -> Result<PublicKey, PublicKeyError> {
         .map_err(|_| refuse("is not a valid DER SubjectPublicKeyInfo"))?;
     let algorithm = algorithm_of(&spki)?;
 
-    if algorithm == KeyAlgorithm::RsaPkcs1Sha256 {
-        check_rsa_size(&spki)?;
+    match algorithm {
+        KeyAlgorithm::RsaPkcs1Sha256 => check_rsa_size(&spki)?,
+        KeyAlgorithm::Ed25519 => check_ed25519(&spki)?,
+        // P-256 and secp256k1 have a cofactor of 1: every point on them but
+        // the point at infinity, which SEC 1 encodes as 0x00 and aws-lc-rs
+        // refuses below, generates the whole group, so no key of small
+        // order exists.
+        KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaSecp256k1 => {}
     }
 
     // aws-lc-rs parses the whole SPKI again and checks the point is on the
@@ -137,6 +152,10 @@ fn algorithm_of(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<KeyAlgorithm, Publ
 fn check_rsa_size(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<(), PublicKeyError> {
     let invalid = || refuse("is not a valid RSA key");
     let rsa_public_key = spki.subject_public_key.as_bytes().ok_or_else(invalid)?;
+    // aws-lc-rs refuses here the keys whose every signature would be
+    // trivial or meaningless: an even or negative modulus, an exponent that
+    // is even, negative or 1, or of more than 33 bits, or not below the
+    // modulus; a modulus too small to resist factoring is refused below.
     let bits = RsaParameters::public_modulus_len(rsa_public_key).map_err(|_| invalid())?;
 
     let allowed = &RSA_PKCS1_2048_8192_SHA256;
@@ -155,6 +174,58 @@ fn check_rsa_size(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<(), PublicKeyErr
     Ok(())
 }
 
+/// The length of an Ed25519 public key, RFC 8032's encoding of a point.
+const ED25519_KEY_LEN: usize = 32;
+
+/// Refuses an Ed25519 key that is not a point, is of small order, or is
+/// not the one encoding RFC 8032 gives its point.
+///
+/// A key `A` of small order (one of the 8 points `P` with `[8]P` the
+/// identity) proves nothing: a signature with `R` the identity and `S`
+/// zero verifies whenever `[k]A` is the identity, `k` being the hash of the
+/// message: for every message under the identity itself, for one message
+/// in 2, 4 or 8 under the others, so that a forger need only try a few.
+/// Their non-canonical encodings name the same points, so they are refused
+/// for their order, which says more than their encoding.
+///
+/// A point of large order with a small-order part added (not "torsion
+/// free") is accepted: no honest key has one, but it forges nothing, since
+/// signing with it still takes the discrete logarithm of its large part;
+/// it only lets its own holder make signatures that verifiers differing
+/// in cofactor handling disagree on, and this server is the one verifier.
+///
+/// curve25519-dalek's decompression reduces a `y` of `p` or more and takes
+/// the sign bit of an `x` of zero, both of which RFC 8032 (section 5.1.3)
+/// has a decoder refuse. They are refused here as RFC 8032 asks, by
+/// comparing the encoding with the point's own: no signer makes them, and a
+/// key that decoders disagree on is no key to keep.
+fn check_ed25519(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<(), PublicKeyError> {
+    let Some(bytes) = spki.subject_public_key.as_bytes() else {
+        return Err(refuse("is not a valid key for its algorithm"));
+    };
+    let Ok(bytes) = <[u8; ED25519_KEY_LEN]>::try_from(bytes) else {
+        return Err(refuse(format!(
+            "is an Ed25519 key of {} bytes; an Ed25519 key has {ED25519_KEY_LEN}",
+            bytes.len()
+        )));
+    };
+
+    let encoding = CompressedEdwardsY(bytes);
+    let Some(point) = encoding.decompress() else {
+        return Err(refuse("is not a point on the Ed25519 curve"));
+    };
+    if point.is_small_order() {
+        return Err(refuse("is an Ed25519 key of small order, which cannot prove anything"));
+    }
+    if point.compress() != encoding {
+        return Err(refuse(
+            "is an Ed25519 key in a non-canonical encoding, which RFC 8032 refuses; \
+             encode it as its signer does",
+        ));
+    }
+    Ok(())
+}
+
 fn verification_algorithm(algorithm: KeyAlgorithm) -> &'static dyn VerificationAlgorithm {
     match algorithm {
         KeyAlgorithm::EcdsaP256 => &ECDSA_P256_SHA256_ASN1,
@@ -164,7 +235,7 @@ fn verification_algorithm(algorithm: KeyAlgorithm) -> &'static dyn VerificationA
     }
 }
 
-fn refuse(reason: impl Into<String>) -> PublicKeyError {
+pub(crate) fn refuse(reason: impl Into<String>) -> PublicKeyError {
     PublicKeyError { reason: reason.into() }
 }
 

@@ -5,8 +5,12 @@
 //! lock, keeping every promise the ports make as a database would: unique
 //! user names among an org's live users and unique permission names among
 //! its live permissions, compare-and-set updates of users, permissions and
-//! the org guard, audit events written with their change, challenges taken
-//! once, user actions spent once and request nonces accepted once. It is
+//! the org guard, every change checked against the caller's version (and
+//! a permission's change of rights moving its holders' versions),
+//! credentials registered by compare-and-set with a `credId`
+//! unique per user, signature counters that only grow, audit events
+//! written with their change, challenges taken once, user actions spent
+//! once and request nonces accepted once. It is
 //! meant for tests, benchmarks and services that embed orgusers without a
 //! database; its state lives as long as the process.
 //!
@@ -21,13 +25,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use domain::{
-    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, Org, OrgId, Permission,
-    PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
+    Assignment, AuditEvent, Challenge, ChallengeId, CredId, Credential, CredentialUuid, Org, OrgId,
+    Permission, PermissionId, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind,
+    Username,
 };
 use ports::{
-    AssignersSnapshot, AuditLog, InsertPermissionError, InsertUserError, OneTimeStore, OrgGuard,
-    PermissionPage, PermissionRepository, SecretStore, StoreError, UpdatePermissionError,
-    UpdateUserError, UserPage, UserRepository,
+    AddCredentialError, AssignersSnapshot, AuditLog, Basis, InsertPermissionError, InsertUserError,
+    OneTimeStore, PermissionPage, PermissionRepository, SecretStore, StoreError,
+    UpdatePermissionError, UpdateUserError, UserPage, UserRepository,
 };
 
 use crate::tables::{Tables, Violation};
@@ -73,8 +78,9 @@ impl UserRepository for MemoryStore {
         user: &User,
         credentials: &[Credential],
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertUserError> {
-        self.with(|t| t.insert_user(user, credentials, event))?
+        self.with(|t| t.insert_user(user, credentials, event, basis))?
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -93,9 +99,9 @@ impl UserRepository for MemoryStore {
         &self,
         user: &User,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdateUserError> {
-        self.with(|t| t.update_user(user, event, guard.as_ref()))?
+        self.with(|t| t.update_user(user, event, basis))?
     }
 
     async fn list_users(
@@ -119,6 +125,23 @@ impl UserRepository for MemoryStore {
     async fn list_credentials(&self, user: &UserId) -> Result<Vec<Credential>, StoreError> {
         self.with(|t| t.list_credentials(user))
     }
+
+    async fn add_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), AddCredentialError> {
+        self.with(|t| t.add_credential(user, credential, event))?
+    }
+
+    async fn advance_sign_count(
+        &self,
+        credential: &CredentialUuid,
+        count: u32,
+    ) -> Result<bool, StoreError> {
+        self.with(|t| t.advance_sign_count(credential, count))
+    }
 }
 
 #[async_trait]
@@ -127,8 +150,9 @@ impl PermissionRepository for MemoryStore {
         &self,
         permission: &Permission,
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertPermissionError> {
-        self.with(|t| t.insert_permission(permission, event))?
+        self.with(|t| t.insert_permission(permission, event, basis))?
     }
 
     async fn find_permission(&self, id: &PermissionId) -> Result<Option<Permission>, StoreError> {
@@ -148,9 +172,9 @@ impl PermissionRepository for MemoryStore {
         &self,
         permission: &Permission,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdatePermissionError> {
-        self.with(|t| t.update_permission(permission, event, guard.as_ref()))?
+        self.with(|t| t.update_permission(permission, event, basis))?
     }
 
     async fn list_assignments(

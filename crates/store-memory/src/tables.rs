@@ -13,13 +13,13 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
 use domain::{
-    Assignment, AssignmentId, AuditEvent, Challenge, ChallengeId, CredId, Credential, Operation,
-    Org, OrgId, Permission, PermissionAssignment, PermissionId, PermissionName, Timestamp, User,
-    UserActionGrant, UserActionToken, UserId, UserKind, Username,
+    Assignment, AssignmentId, AuditEvent, Challenge, ChallengeId, CredId, Credential,
+    CredentialUuid, Operation, Org, OrgId, Permission, PermissionAssignment, PermissionId,
+    PermissionName, Timestamp, User, UserActionGrant, UserActionToken, UserId, UserKind, Username,
 };
 use ports::{
-    AssignersSnapshot, InsertPermissionError, InsertUserError, OrgGuard, PermissionPage,
-    StoreError, UpdatePermissionError, UpdateUserError, UserPage,
+    AddCredentialError, AssignersSnapshot, Basis, InsertPermissionError, InsertUserError, OrgGuard,
+    PermissionPage, StoreError, UpdatePermissionError, UpdateUserError, UserPage,
 };
 
 /// Occurs when a write breaks a constraint a database would enforce, or the
@@ -53,6 +53,14 @@ pub(crate) enum Violation {
     /// Occurs when a credential is stored for another user.
     #[error("a credential does not belong to user {0}")]
     ForeignCredential(UserId),
+    /// Occurs when a credential with the same uuid exists.
+    #[error("credential {0} already exists")]
+    DuplicateCredential(CredentialUuid),
+    /// Occurs when a new user is stored with two credentials of one
+    /// `credId`; a registration is told [`AddCredentialError::CredIdTaken`]
+    /// instead.
+    #[error("user {0} would have two credentials with one credId")]
+    DuplicateCredId(UserId),
     /// Occurs when an update would give a live user a user name another
     /// live user of the org holds.
     #[error("the user name of user {0} is taken")]
@@ -122,7 +130,11 @@ pub(crate) struct Tables {
     next_assignment_seq: u64,
     users: HashMap<UserId, UserRow>,
     live: HashMap<OrgId, LiveUsers>,
+    /// Every credential of each user, oldest first.
     credentials: HashMap<UserId, Vec<Credential>>,
+    /// The owner of each credential, by uuid, as a primary key would find
+    /// it.
+    credential_owners: HashMap<CredentialUuid, UserId>,
     audit: HashMap<OrgId, Vec<AuditEvent>>,
     challenges: HashMap<ChallengeId, Challenge>,
     user_actions: HashMap<UserActionToken, UserActionGrant>,
@@ -156,16 +168,14 @@ impl Tables {
         if admin_permission.org_id != org.id {
             return Err(Violation::ForeignPermission(admin_permission.id.clone()).into());
         }
-        if credential.user_id != admin.id {
-            return Err(Violation::ForeignCredential(admin.id.clone()).into());
-        }
+        self.check_new_credentials(admin, std::slice::from_ref(credential))?;
         let pending = std::slice::from_ref(admin_permission);
         let rows = self.plan_assignments(admin, &[], pending, admin.created_at)?;
 
         self.orgs.insert(org.id.clone(), OrgRow { org: org.clone(), guard_version: 0 });
         self.store_permission(Permission { version: 0, ..admin_permission.clone() });
         self.insert_user_row(admin, rows);
-        self.credentials.insert(admin.id.clone(), vec![credential.clone()]);
+        self.store_credential(credential);
         self.append_event(event);
         Ok(())
     }
@@ -179,23 +189,25 @@ impl Tables {
         user: &User,
         credentials: &[Credential],
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertUserError> {
+        if !self.actor_holds(basis) {
+            return Err(InsertUserError::Conflict);
+        }
         if self.users.contains_key(&user.id) {
             return Err(StoreError::from(Violation::DuplicateUser(user.id.clone())).into());
         }
         if !user.is_archived() && self.live_holder(&user.org_id, &user.username).is_some() {
             return Err(InsertUserError::UsernameTaken);
         }
-        if credentials.iter().any(|c| c.user_id != user.id) {
-            return Err(StoreError::from(Violation::ForeignCredential(user.id.clone())).into());
-        }
+        self.check_new_credentials(user, credentials).map_err(StoreError::from)?;
         let rows =
             self.plan_assignments(user, &[], &[], user.created_at).map_err(StoreError::from)?;
 
         let stored = User { version: 0, ..user.clone() };
         self.insert_user_row(&stored, rows);
-        if !credentials.is_empty() {
-            self.credentials.entry(user.id.clone()).or_default().extend_from_slice(credentials);
+        for credential in credentials {
+            self.store_credential(credential);
         }
         self.append_event(event);
         Ok(())
@@ -214,14 +226,15 @@ impl Tables {
         &mut self,
         user: &User,
         event: &AuditEvent,
-        guard: Option<&OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdateUserError> {
+        let guard = basis.guard.as_ref();
         // An unknown id matches no row, as `UPDATE .. WHERE version = ?`
         // would: the caller read a user that is not there.
         let Some(row) = self.users.get(&user.id) else {
             return Err(UpdateUserError::Conflict);
         };
-        if row.user.version != user.version {
+        if row.user.version != user.version || !self.actor_holds(basis) {
             return Err(UpdateUserError::Conflict);
         }
         if let Some(guard) = guard {
@@ -229,15 +242,7 @@ impl Tables {
                 return Err(UpdateUserError::Conflict);
             }
         }
-        let old = &row.user;
-        let keeps_its_name =
-            !old.is_archived() && old.org_id == user.org_id && old.username.same_as(&user.username);
-        if !user.is_archived()
-            && !keeps_its_name
-            && self.live_holder(&user.org_id, &user.username).is_some()
-        {
-            return Err(StoreError::from(Violation::UsernameTaken(user.id.clone())).into());
-        }
+        self.check_name_kept(&row.user, user).map_err(StoreError::from)?;
         let rows = match self.plan_assignments(user, &row.assignments, &[], event.at) {
             Ok(rows) => rows,
             // The permission was archived after the caller read it; deciding
@@ -288,11 +293,60 @@ impl Tables {
         credentials.iter().filter(|c| c.is_active).cloned().collect()
     }
 
+    pub(crate) fn add_credential(
+        &mut self,
+        user: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), AddCredentialError> {
+        // An unknown id matches no row, as for `update_user`.
+        let Some(row) = self.users.get(&user.id) else {
+            return Err(AddCredentialError::Conflict);
+        };
+        if row.user.version != user.version {
+            return Err(AddCredentialError::Conflict);
+        }
+        if self.find_credential(&user.id, &credential.cred_id).is_some() {
+            return Err(AddCredentialError::CredIdTaken);
+        }
+        self.check_new_credentials(user, std::slice::from_ref(credential))
+            .map_err(StoreError::from)?;
+        self.check_name_kept(&row.user, user).map_err(StoreError::from)?;
+
+        // A registration changes no assignment: the stored ones stay.
+        let assignments = row.assignments.clone();
+        self.remove_user_row(&user.id);
+        let stored = User { version: user.version + 1, ..user.clone() };
+        self.insert_user_row(&stored, assignments);
+        self.store_credential(credential);
+        self.append_event(event);
+        Ok(())
+    }
+
+    pub(crate) fn advance_sign_count(&mut self, uuid: &CredentialUuid, count: u32) -> bool {
+        let Some(owner) = self.credential_owners.get(uuid) else {
+            return false;
+        };
+        let credentials = self.credentials.get_mut(owner).map(Vec::as_mut_slice);
+        let stored = credentials.unwrap_or_default().iter_mut().find(|c| &c.uuid == uuid);
+        match stored {
+            Some(credential) if credential.sign_count < count => {
+                credential.sign_count = count;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn insert_permission(
         &mut self,
         permission: &Permission,
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertPermissionError> {
+        if !self.actor_holds(basis) {
+            return Err(InsertPermissionError::Conflict);
+        }
         if self.permissions.contains_key(&permission.id) {
             let duplicate = Violation::DuplicatePermission(permission.id.clone());
             return Err(StoreError::from(duplicate).into());
@@ -333,14 +387,19 @@ impl Tables {
         &mut self,
         permission: &Permission,
         event: &AuditEvent,
-        guard: Option<&OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdatePermissionError> {
+        let guard = basis.guard.as_ref();
         // A permission moves to no other org: one that is asked to matches
         // no row, as `UPDATE .. WHERE org_id = ? AND version = ?` would.
-        let stored_matches = self.permissions.get(&permission.id).is_some_and(|stored| {
+        let stored = self.permissions.get(&permission.id).filter(|stored| {
             stored.org_id == permission.org_id && stored.version == permission.version
         });
-        if !stored_matches {
+        let Some(stored) = stored else {
+            return Err(UpdatePermissionError::Conflict);
+        };
+        let rights_change = permission.is_archived || stored.operations != permission.operations;
+        if !self.actor_holds(basis) {
             return Err(UpdatePermissionError::Conflict);
         }
         if let Some(guard) = guard {
@@ -357,6 +416,9 @@ impl Tables {
 
         if let Some(guard) = guard {
             self.bump_guard(&guard.org_id);
+        }
+        if rights_change {
+            self.bump_holders(&permission.id);
         }
         if let Some(old) = self.permissions.remove(&permission.id) {
             self.unindex_permission_name(&old);
@@ -464,6 +526,53 @@ impl Tables {
         self.live.get(org)?.by_username.get(username.key())
     }
 
+    /// Fails when storing `user` over `old` would give a live user a name
+    /// another live user of its org holds.
+    fn check_name_kept(&self, old: &User, user: &User) -> Result<(), Violation> {
+        let keeps_its_name =
+            !old.is_archived() && old.org_id == user.org_id && old.username.same_as(&user.username);
+        if !user.is_archived()
+            && !keeps_its_name
+            && self.live_holder(&user.org_id, &user.username).is_some()
+        {
+            return Err(Violation::UsernameTaken(user.id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Fails when `credentials` cannot be stored as new ones of `user`:
+    /// one belongs to someone else, reuses a uuid, or repeats a `credId`
+    /// of the user, as the keys of a credentials table would refuse.
+    fn check_new_credentials(
+        &self,
+        user: &User,
+        credentials: &[Credential],
+    ) -> Result<(), Violation> {
+        let stored = self.credentials.get(&user.id).map(Vec::as_slice).unwrap_or_default();
+        let mut uuids = HashSet::new();
+        let mut cred_ids: HashSet<&CredId> = stored.iter().map(|c| &c.cred_id).collect();
+        for credential in credentials {
+            if credential.user_id != user.id || credential.org_id != user.org_id {
+                return Err(Violation::ForeignCredential(user.id.clone()));
+            }
+            if self.credential_owners.contains_key(&credential.uuid)
+                || !uuids.insert(&credential.uuid)
+            {
+                return Err(Violation::DuplicateCredential(credential.uuid.clone()));
+            }
+            if !cred_ids.insert(&credential.cred_id) {
+                return Err(Violation::DuplicateCredId(user.id.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores `credential` as its user's newest and indexes it.
+    fn store_credential(&mut self, credential: &Credential) {
+        self.credential_owners.insert(credential.uuid.clone(), credential.user_id.clone());
+        self.credentials.entry(credential.user_id.clone()).or_default().push(credential.clone());
+    }
+
     /// The live permission of `org` with this name.
     fn live_permission_named(&self, org: &OrgId, name: &PermissionName) -> Option<&PermissionId> {
         self.org_permissions.get(org)?.live_names.get(name.as_str())
@@ -567,6 +676,24 @@ impl Tables {
         if owned.live_names.get(permission.name.as_str()) == Some(&permission.id) {
             owned.live_names.remove(permission.name.as_str());
         }
+    }
+
+    /// Moves the version of every live holder of `permission`: what they
+    /// may do is about to change.
+    fn bump_holders(&mut self, permission: &PermissionId) {
+        let holders: Vec<UserId> =
+            self.holders.get(permission).into_iter().flat_map(|h| h.values().cloned()).collect();
+        for holder in holders {
+            if let Some(row) = self.users.get_mut(&holder) {
+                row.user.version += 1;
+            }
+        }
+    }
+
+    /// Whether the caller's record is still the one the change was decided
+    /// on.
+    fn actor_holds(&self, basis: &Basis) -> bool {
+        self.users.get(&basis.actor).is_some_and(|row| row.user.version == basis.actor_version)
     }
 
     /// Ends every live assignment of `permission`, whoever holds it.

@@ -200,16 +200,9 @@ pub(crate) fn assignment(row: &Row) -> Result<Assignment, StoreError> {
     })
 }
 
-fn credential_kind(name: &str) -> Result<CredentialKind, StoreError> {
-    [CredentialKind::Key]
-        .into_iter()
-        .find(|kind| kind.as_str() == name)
-        .ok_or_else(|| corrupt("kind", format!("unknown credential kind {name:?}")))
-}
-
 /// The columns of `credentials` that [`credential`] reads, for a `SELECT`.
-pub(crate) const CREDENTIAL_COLUMNS: &str =
-    "uuid, cred_id, user_id, org_id, kind, public_key_pem, is_active, created_at";
+pub(crate) const CREDENTIAL_COLUMNS: &str = "uuid, cred_id, user_id, org_id, kind, name, \
+    public_key_pem, sign_count, relying_party_id, origin, is_active, created_at";
 
 /// A credential from a row of [`CREDENTIAL_COLUMNS`].
 pub(crate) fn credential(row: &Row) -> Result<Credential, StoreError> {
@@ -220,8 +213,12 @@ pub(crate) fn credential(row: &Row) -> Result<Credential, StoreError> {
             .ok_or_else(|| corrupt("cred_id", "not a credential id"))?,
         user_id: user_id(row, "user_id")?,
         org_id: org_id(row, "org_id")?,
-        kind: credential_kind(&get::<String>(row, "kind")?)?,
+        kind: parse("kind", CredentialKind::from_str(&get::<String>(row, "kind")?))?,
+        name: get(row, "name")?,
         public_key_pem: get(row, "public_key_pem")?,
+        sign_count: parse("sign_count", u32::try_from(get::<i64>(row, "sign_count")?))?,
+        relying_party_id: get(row, "relying_party_id")?,
+        origin: get(row, "origin")?,
         is_active: get(row, "is_active")?,
         created_at: timestamp(row, "created_at")?,
     })
@@ -261,6 +258,13 @@ pub(crate) fn challenge(id: &ChallengeId, row: &Row) -> Result<Challenge, StoreE
             let method = parse("action_method", HttpMethod::from_str(&method))?;
             let request = UserActionRequest { method, path, payload };
             ChallengePurpose::UserAction { org_id, user_id, request }
+        }
+        "Registration" => {
+            let Some(kind) = get::<Option<String>>(row, "credential_kind")? else {
+                return Err(corrupt("purpose", "a registration without its credential kind"));
+            };
+            let kind = parse("credential_kind", CredentialKind::from_str(&kind))?;
+            ChallengePurpose::Registration { org_id, user_id, kind }
         }
         other => return Err(corrupt("purpose", format!("unknown purpose {other:?}"))),
     };

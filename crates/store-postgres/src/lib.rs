@@ -17,10 +17,19 @@
 //! * a write compares and sets a version with `UPDATE ... WHERE id = $1 AND
 //!   version = $2`; a concurrent writer of the same row waits for the row
 //!   lock, then finds the version changed and updates nothing;
+//! * a write by a caller reads the caller's version with `SELECT ... FOR
+//!   SHARE` and conflicts when it moved; the row stays locked until the
+//!   commit, so a change of the caller waits for it, and a deadlock or
+//!   serialization failure between two writes is answered as a conflict;
+//! * a permission update that changes what its holders may do moves their
+//!   versions in its transaction;
 //! * user names and permission names are unique through partial unique
 //!   indexes, and a unique violation is the answer "taken";
-//! * challenges are taken with `DELETE ... RETURNING` and user actions
-//!   spent with `UPDATE ... WHERE used_at IS NULL`, one statement each;
+//! * challenges are taken with `DELETE ... RETURNING`, user actions
+//!   spent with `UPDATE ... WHERE used_at IS NULL` and signature counters
+//!   raised with `UPDATE ... WHERE sign_count < $1`, one statement each;
+//! * a user's `credId`s are unique through a unique constraint, and a
+//!   unique violation is the answer "taken";
 //! * a user with its assignments, and the assigners of an org with the
 //!   guard version, are each read by one statement, so from one snapshot.
 //!

@@ -20,11 +20,18 @@ struct Migration {
 
 /// Every migration, oldest first. A released migration never changes: a
 /// change to the schema is a new migration.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "orgs, users, permissions and one-time records",
-    sql: include_str!("../migrations/0001_orgs_users_permissions_and_one_time_records.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "orgs, users, permissions and one-time records",
+        sql: include_str!("../migrations/0001_orgs_users_permissions_and_one_time_records.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "registered credentials and registration challenges",
+        sql: include_str!("../migrations/0002_registered_credentials.sql"),
+    },
+];
 
 /// The advisory lock that orders the processes migrating one database; any
 /// number that other applications of the database do not use.

@@ -5,7 +5,8 @@
 
 use async_trait::async_trait;
 use domain::{
-    Challenge, ChallengeId, ChallengePurpose, Timestamp, UserActionGrant, UserActionToken,
+    Challenge, ChallengeId, ChallengePurpose, CredentialKind, Timestamp, UserActionGrant,
+    UserActionToken,
 };
 use ports::{OneTimeStore, StoreError};
 
@@ -16,16 +17,17 @@ use crate::sql;
 #[async_trait]
 impl OneTimeStore for PostgresStore {
     async fn insert_challenge(&self, challenge: &Challenge) -> Result<(), StoreError> {
-        let (purpose, request) = match &challenge.purpose {
-            ChallengePurpose::Login { .. } => ("Login", None),
-            ChallengePurpose::UserAction { request, .. } => ("UserAction", Some(request)),
+        let (purpose, request, kind) = match &challenge.purpose {
+            ChallengePurpose::Login { .. } => ("Login", None, None),
+            ChallengePurpose::UserAction { request, .. } => ("UserAction", Some(request), None),
+            ChallengePurpose::Registration { kind, .. } => ("Registration", None, Some(*kind)),
         };
         let conn = self.connection().await?;
         sql::execute(
             &conn,
             "INSERT INTO challenges (id, challenge, purpose, org_id, user_id, \
-             action_method, action_path, action_payload, issued_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             action_method, action_path, action_payload, credential_kind, issued_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &challenge.id.as_str(),
                 &challenge.challenge,
@@ -35,6 +37,7 @@ impl OneTimeStore for PostgresStore {
                 &request.map(|r| r.method.as_str()),
                 &request.map(|r| r.path.as_str()),
                 &request.map(|r| r.payload.as_str()),
+                &kind.map(CredentialKind::as_str),
                 &challenge.issued_at.unix_millis(),
             ],
         )
@@ -47,8 +50,8 @@ impl OneTimeStore for PostgresStore {
         let conn = self.connection().await?;
         let row = sql::query_opt(
             &conn,
-            "DELETE FROM challenges WHERE id = $1 RETURNING challenge, purpose, \
-             org_id, user_id, action_method, action_path, action_payload, issued_at",
+            "DELETE FROM challenges WHERE id = $1 RETURNING challenge, purpose, org_id, \
+             user_id, action_method, action_path, action_payload, credential_kind, issued_at",
             &[&id.as_str()],
         )
         .await

@@ -5,14 +5,14 @@ use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use domain::{Assignment, AuditEvent, Operation, OrgId, Permission, PermissionId, UserId};
 use ports::{
-    AssignersSnapshot, InsertPermissionError, OrgGuard, PermissionPage, PermissionRepository,
-    StoreError, UpdatePermissionError,
+    AssignersSnapshot, Basis, InsertPermissionError, OrgGuard, PermissionPage,
+    PermissionRepository, StoreError, UpdatePermissionError,
 };
 use tokio_postgres::types::ToSql;
 
 use crate::PostgresStore;
 use crate::decode::{self, PERMISSION_COLUMNS};
-use crate::sql;
+use crate::sql::{self, RaceAsConflict};
 use crate::write::{self, LIVE_PERMISSION_NAME_INDEX};
 
 /// Occurs when the assigners of an org that does not exist are asked for.
@@ -26,15 +26,11 @@ impl PermissionRepository for PostgresStore {
         &self,
         permission: &Permission,
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertPermissionError> {
-        let mut conn = self.connection().await?;
-        let tx = conn.transaction().await.map_err(StoreError::new)?;
-
-        write::insert_permission(&tx, permission).await?;
-        write::insert_event(&tx, event).await?;
-
-        tx.commit().await.map_err(StoreError::new)?;
-        Ok(())
+        self.insert_permission_once(permission, event, basis)
+            .await
+            .map_err(RaceAsConflict::race_as_conflict)
     }
 
     async fn find_permission(&self, id: &PermissionId) -> Result<Option<Permission>, StoreError> {
@@ -76,61 +72,11 @@ impl PermissionRepository for PostgresStore {
         &self,
         permission: &Permission,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdatePermissionError> {
-        let mut conn = self.connection().await?;
-        let tx = conn.transaction().await.map_err(StoreError::new)?;
-
-        // The guard goes first, as in `update_user`: guarded changes lock
-        // their org's row before any other.
-        if let Some(guard) = &guard {
-            if !write::take_guard(&tx, guard, &permission.org_id).await? {
-                return conflict(tx).await;
-            }
-        }
-
-        let updated = sql::execute(
-            &tx,
-            "UPDATE permissions SET name = $1, operations = $2, is_immutable = $3, \
-             is_archived = $4, updated_at = $5, version = version + 1 \
-             WHERE id = $6 AND version = $7",
-            &[
-                &permission.name.as_str(),
-                &decode::operation_names(&permission.operations),
-                &permission.is_immutable,
-                &permission.is_archived,
-                &permission.updated_at.unix_millis(),
-                &permission.id.as_str(),
-                &decode::version_column(permission.version)?,
-            ],
-        )
-        .await;
-        let changed = match updated {
-            Err(error) if sql::violates(&error, LIVE_PERMISSION_NAME_INDEX) => {
-                tx.rollback().await.map_err(StoreError::new)?;
-                return Err(UpdatePermissionError::NameTaken);
-            }
-            Err(error) => return Err(StoreError::new(error).into()),
-            Ok(changed) => changed,
-        };
-        if changed == 0 {
-            return conflict(tx).await;
-        }
-
-        if permission.is_archived {
-            sql::execute(
-                &tx,
-                "UPDATE permission_assignments SET ended_at = $1 \
-                 WHERE permission_id = $2 AND ended_at IS NULL",
-                &[&event.at.unix_millis(), &permission.id.as_str()],
-            )
+        self.update_permission_once(permission, event, basis)
             .await
-            .map_err(StoreError::new)?;
-        }
-        write::insert_event(&tx, event).await?;
-
-        tx.commit().await.map_err(StoreError::new)?;
-        Ok(())
+            .map_err(RaceAsConflict::race_as_conflict)
     }
 
     async fn list_assignments(
@@ -183,6 +129,135 @@ impl PermissionRepository for PostgresStore {
             .collect::<Result<_, _>>()?;
         Ok(AssignersSnapshot { guard: OrgGuard { org_id: org.clone(), version }, assigners })
     }
+}
+
+/// The transactions of the writes that can lose a race with another
+/// transaction; the trait's methods answer a lost race as a conflict.
+impl PostgresStore {
+    async fn insert_permission_once(
+        &self,
+        permission: &Permission,
+        event: &AuditEvent,
+        basis: &Basis,
+    ) -> Result<(), InsertPermissionError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(StoreError::new)?;
+
+        if !write::hold_actor(&tx, basis).await? {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(InsertPermissionError::Conflict);
+        }
+        write::insert_permission(&tx, permission).await?;
+        write::insert_event(&tx, event).await?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        Ok(())
+    }
+
+    async fn update_permission_once(
+        &self,
+        permission: &Permission,
+        event: &AuditEvent,
+        basis: &Basis,
+    ) -> Result<(), UpdatePermissionError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(StoreError::new)?;
+
+        // The guard goes first, as in `update_user`: guarded changes lock
+        // their org's row before any other. Then the caller, held until the
+        // commit.
+        if let Some(guard) = &basis.guard {
+            if !write::take_guard(&tx, guard, &permission.org_id).await? {
+                return conflict(tx).await;
+            }
+        }
+        if !write::hold_actor(&tx, basis).await? {
+            return conflict(tx).await;
+        }
+
+        // The stored permission, locked: what it granted decides whether
+        // its holders' versions move.
+        let sql = format!(
+            "SELECT {PERMISSION_COLUMNS} FROM permissions \
+             WHERE id = $1 AND version = $2 FOR UPDATE"
+        );
+        let stored = sql::query_opt(
+            &tx,
+            &sql,
+            &[&permission.id.as_str(), &decode::version_column(permission.version)?],
+        )
+        .await
+        .map_err(StoreError::new)?;
+        let Some(stored) = stored.as_ref().map(decode::permission).transpose()? else {
+            return conflict(tx).await;
+        };
+
+        let updated = sql::execute(
+            &tx,
+            "UPDATE permissions SET name = $1, operations = $2, is_immutable = $3, \
+             is_archived = $4, updated_at = $5, version = version + 1 \
+             WHERE id = $6 AND version = $7",
+            &[
+                &permission.name.as_str(),
+                &decode::operation_names(&permission.operations),
+                &permission.is_immutable,
+                &permission.is_archived,
+                &permission.updated_at.unix_millis(),
+                &permission.id.as_str(),
+                &decode::version_column(permission.version)?,
+            ],
+        )
+        .await;
+        match updated {
+            Err(error) if sql::violates(&error, LIVE_PERMISSION_NAME_INDEX) => {
+                tx.rollback().await.map_err(StoreError::new)?;
+                return Err(UpdatePermissionError::NameTaken);
+            }
+            Err(error) => return Err(StoreError::new(error).into()),
+            Ok(_) => {}
+        }
+
+        // Before the assignments end: the holders are those who held it. A
+        // new assignment of the permission locks its row in share mode, so
+        // none can be committed between the lock above and this statement.
+        if changes_grants(&stored, permission) {
+            sql::execute(
+                &tx,
+                "UPDATE users SET version = version + 1 WHERE id IN \
+                 (SELECT user_id FROM permission_assignments \
+                  WHERE permission_id = $1 AND ended_at IS NULL)",
+                &[&permission.id.as_str()],
+            )
+            .await
+            .map_err(StoreError::new)?;
+        }
+        if permission.is_archived {
+            sql::execute(
+                &tx,
+                "UPDATE permission_assignments SET ended_at = $1 \
+                 WHERE permission_id = $2 AND ended_at IS NULL",
+                &[&event.at.unix_millis(), &permission.id.as_str()],
+            )
+            .await
+            .map_err(StoreError::new)?;
+        }
+        write::insert_event(&tx, event).await?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        Ok(())
+    }
+}
+
+/// Whether storing `updated` over `stored` changes what the permission's
+/// holders may do: it is archived, or its operations differ as a set.
+fn changes_grants(stored: &Permission, updated: &Permission) -> bool {
+    let sorted = |permission: &Permission| {
+        let mut operations = permission.operations.clone();
+        operations.sort();
+        operations.dedup();
+        operations
+    };
+    updated.is_archived || sorted(stored) != sorted(updated)
 }
 
 /// Rolls `tx` back and answers [`UpdatePermissionError::Conflict`].

@@ -5,19 +5,23 @@
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use domain::{
-    AuditEvent, CredId, Credential, Org, OrgId, Permission, PermissionId, User, UserId, UserKind,
-    Username,
+    AuditEvent, CredId, Credential, CredentialUuid, Org, OrgId, Permission, PermissionId, User,
+    UserId, UserKind, Username,
 };
 use ports::{
-    InsertPermissionError, InsertUserError, OrgGuard, StoreError, UpdateUserError, UserPage,
-    UserRepository,
+    AddCredentialError, Basis, InsertPermissionError, InsertUserError, StoreError, UpdateUserError,
+    UserPage, UserRepository,
 };
 use tokio_postgres::types::ToSql;
 
 use crate::PostgresStore;
 use crate::decode::{self, CREDENTIAL_COLUMNS, USER_COLUMNS};
-use crate::sql;
+use crate::sql::{self, RaceAsConflict};
 use crate::write::{self, LIVE_USERNAME_INDEX};
+
+/// The unique constraint on a user's `credIds`, `(user_id, cred_id)`,
+/// named so by migration 0002.
+const USER_CRED_ID_CONSTRAINT: &str = "credentials_user_cred_id";
 
 /// Occurs when a new user is stored holding an archived permission: the
 /// caller decided on a permission that no longer exists.
@@ -77,15 +81,11 @@ impl UserRepository for PostgresStore {
         user: &User,
         credentials: &[Credential],
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertUserError> {
-        let mut conn = self.connection().await?;
-        let tx = conn.transaction().await.map_err(StoreError::new)?;
-
-        insert_user_rows(&tx, user, credentials).await?;
-        write::insert_event(&tx, event).await?;
-
-        tx.commit().await.map_err(StoreError::new)?;
-        Ok(())
+        self.insert_user_once(user, credentials, event, basis)
+            .await
+            .map_err(RaceAsConflict::race_as_conflict)
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -115,57 +115,9 @@ impl UserRepository for PostgresStore {
         &self,
         user: &User,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdateUserError> {
-        let mut conn = self.connection().await?;
-        let tx = conn.transaction().await.map_err(StoreError::new)?;
-
-        // The guard goes first, so every guarded change locks its org's row
-        // before any other: two guarded changes never wait for each other in
-        // opposite orders.
-        if let Some(guard) = &guard {
-            if !write::take_guard(&tx, guard, &user.org_id).await? {
-                return conflict(tx).await;
-            }
-        }
-
-        let (state, archived_at, archived_by) = decode::state_columns(&user.state);
-        let changed = sql::execute(
-            &tx,
-            "UPDATE users SET kind = $1, username = $2, username_key = $3, \
-             credential_uuid = $4, is_registered = $5, is_service_account = $6, \
-             is_sso_required = $7, external_id = $8, state = $9, archived_at = $10, \
-             archived_by = $11, version = version + 1 \
-             WHERE id = $12 AND version = $13",
-            &[
-                &user.kind.as_str(),
-                &user.username.as_str(),
-                &user.username.key(),
-                &user.credential_uuid.as_ref().map(|uuid| uuid.as_str()),
-                &user.is_registered,
-                &user.is_service_account,
-                &user.is_sso_required,
-                &user.external_id.as_deref(),
-                &state,
-                &archived_at,
-                &archived_by,
-                &user.id.as_str(),
-                &decode::version_column(user.version)?,
-            ],
-        )
-        .await
-        .map_err(StoreError::new)?;
-        if changed == 0 {
-            return conflict(tx).await;
-        }
-
-        if !sync_assignments(&tx, user, event).await? {
-            return conflict(tx).await;
-        }
-        write::insert_event(&tx, event).await?;
-
-        tx.commit().await.map_err(StoreError::new)?;
-        Ok(())
+        self.update_user_once(user, event, basis).await.map_err(RaceAsConflict::race_as_conflict)
     }
 
     async fn list_users(
@@ -230,6 +182,162 @@ impl UserRepository for PostgresStore {
         let rows = sql::query(&conn, &sql, &[&user.as_str()]).await.map_err(StoreError::new)?;
         rows.iter().map(decode::credential).collect()
     }
+
+    async fn add_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), AddCredentialError> {
+        self.add_credential_once(user, credential, event)
+            .await
+            .map_err(RaceAsConflict::race_as_conflict)
+    }
+
+    async fn advance_sign_count(
+        &self,
+        credential: &CredentialUuid,
+        count: u32,
+    ) -> Result<bool, StoreError> {
+        // One statement: a concurrent raise of the same row waits for the
+        // first one's row lock, then re-reads the counter and finds it no
+        // longer lower.
+        let conn = self.connection().await?;
+        let raised = sql::execute(
+            &conn,
+            "UPDATE credentials SET sign_count = $1 WHERE uuid = $2 AND sign_count < $1",
+            &[&i64::from(count), &credential.as_str()],
+        )
+        .await
+        .map_err(StoreError::new)?;
+        Ok(raised == 1)
+    }
+}
+
+/// The transactions of the writes that can lose a race with another
+/// transaction; the trait's methods answer a lost race as a conflict.
+impl PostgresStore {
+    async fn insert_user_once(
+        &self,
+        user: &User,
+        credentials: &[Credential],
+        event: &AuditEvent,
+        basis: &Basis,
+    ) -> Result<(), InsertUserError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(StoreError::new)?;
+
+        if !write::hold_actor(&tx, basis).await? {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(InsertUserError::Conflict);
+        }
+        insert_user_rows(&tx, user, credentials).await?;
+        write::insert_event(&tx, event).await?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        Ok(())
+    }
+
+    async fn update_user_once(
+        &self,
+        user: &User,
+        event: &AuditEvent,
+        basis: &Basis,
+    ) -> Result<(), UpdateUserError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(StoreError::new)?;
+
+        // The guard goes first, so every guarded change locks its org's row
+        // before any other: two guarded changes never wait for each other in
+        // opposite orders.
+        if let Some(guard) = &basis.guard {
+            if !write::take_guard(&tx, guard, &user.org_id).await? {
+                return conflict(tx).await;
+            }
+        }
+        // Then the caller, held until the commit: a change of the caller
+        // that lands first makes this one conflict, and one that comes
+        // later waits for this one to end.
+        if !write::hold_actor(&tx, basis).await? {
+            return conflict(tx).await;
+        }
+
+        if !update_user_row(&tx, user).await? {
+            return conflict(tx).await;
+        }
+
+        if !sync_assignments(&tx, user, event).await? {
+            return conflict(tx).await;
+        }
+        write::insert_event(&tx, event).await?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        Ok(())
+    }
+
+    async fn add_credential_once(
+        &self,
+        user: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), AddCredentialError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(StoreError::new)?;
+
+        // The user's row first: a concurrent registration of the same user
+        // waits here for the row lock, then finds the version changed. A
+        // registration changes no assignment, so only the row is written.
+        if !update_user_row(&tx, user).await? {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(AddCredentialError::Conflict);
+        }
+        match insert_credential(&tx, credential).await {
+            Err(error) if sql::violates(&error, USER_CRED_ID_CONSTRAINT) => {
+                tx.rollback().await.map_err(StoreError::new)?;
+                return Err(AddCredentialError::CredIdTaken);
+            }
+            Err(error) => return Err(StoreError::new(error).into()),
+            Ok(()) => {}
+        }
+        write::insert_event(&tx, event).await?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        Ok(())
+    }
+}
+
+/// Writes `user` over its stored row if the stored version is still
+/// `user.version`, and bumps the version; `false`, and nothing written,
+/// when it is not (or the user is unknown). A concurrent writer of the row
+/// waits for this transaction, then finds the version changed.
+async fn update_user_row(tx: &impl GenericClient, user: &User) -> Result<bool, StoreError> {
+    let (state, archived_at, archived_by) = decode::state_columns(&user.state);
+    let changed = sql::execute(
+        tx,
+        "UPDATE users SET kind = $1, username = $2, username_key = $3, \
+         credential_uuid = $4, is_registered = $5, is_service_account = $6, \
+         is_sso_required = $7, external_id = $8, state = $9, archived_at = $10, \
+         archived_by = $11, version = version + 1 \
+         WHERE id = $12 AND version = $13",
+        &[
+            &user.kind.as_str(),
+            &user.username.as_str(),
+            &user.username.key(),
+            &user.credential_uuid.as_ref().map(|uuid| uuid.as_str()),
+            &user.is_registered,
+            &user.is_service_account,
+            &user.is_sso_required,
+            &user.external_id.as_deref(),
+            &state,
+            &archived_at,
+            &archived_by,
+            &user.id.as_str(),
+            &decode::version_column(user.version)?,
+        ],
+    )
+    .await
+    .map_err(StoreError::new)?;
+    Ok(changed == 1)
 }
 
 /// Rolls `tx` back and answers [`UpdateUserError::Conflict`].
@@ -285,7 +393,7 @@ async fn insert_user_rows(
         }
     }
     for credential in credentials {
-        insert_credential(tx, credential).await?;
+        insert_credential(tx, credential).await.map_err(StoreError::new)?;
     }
     Ok(())
 }
@@ -335,26 +443,32 @@ async fn sync_assignments(
     Ok(true)
 }
 
+/// Inserts `credential`; the driver's error is answered as it is, so that
+/// a registration can tell a taken `credId` from other failures.
 async fn insert_credential(
     tx: &impl GenericClient,
     credential: &Credential,
-) -> Result<(), StoreError> {
+) -> Result<(), tokio_postgres::Error> {
     sql::execute(
         tx,
-        "INSERT INTO credentials (uuid, cred_id, user_id, org_id, kind, \
-         public_key_pem, is_active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO credentials (uuid, cred_id, user_id, org_id, kind, name, \
+         public_key_pem, sign_count, relying_party_id, origin, is_active, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
             &credential.uuid.as_str(),
             &credential.cred_id.as_str(),
             &credential.user_id.as_str(),
             &credential.org_id.as_str(),
             &credential.kind.as_str(),
+            &credential.name,
             &credential.public_key_pem,
+            &i64::from(credential.sign_count),
+            &credential.relying_party_id.as_deref(),
+            &credential.origin.as_deref(),
             &credential.is_active,
             &credential.created_at.unix_millis(),
         ],
     )
-    .await
-    .map_err(StoreError::new)?;
+    .await?;
     Ok(())
 }

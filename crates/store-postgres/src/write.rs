@@ -1,9 +1,18 @@
-//! Statements that several writing transactions share: the org guard,
-//! assignments, permissions and audit events.
+//! Statements that several writing transactions share: the org guard, the
+//! caller's version, assignments, permissions and audit events.
+//!
+//! Every write takes its locks in one order: the org's guard row (a
+//! guarded change only), then the caller's user row in share mode, then
+//! the rows it changes (a user, or a permission and then its holders),
+//! and last the permission rows a new assignment names, in share mode. Two
+//! writes that take rows of one kind in opposite orders (two users who
+//! archive each other, each holding its own row in share mode and wanting
+//! the other's) deadlock; PostgreSQL aborts one, and the store answers it
+//! as a conflict.
 
 use deadpool_postgres::GenericClient;
 use domain::{AuditEvent, OrgId, Permission, PermissionAssignment, PermissionId, User};
-use ports::{InsertPermissionError, OrgGuard, StoreError};
+use ports::{Basis, InsertPermissionError, OrgGuard, StoreError};
 
 use crate::decode;
 use crate::sql;
@@ -42,6 +51,29 @@ pub(crate) async fn take_guard(
     .await
     .map_err(StoreError::new)?;
     Ok(bumped == 1)
+}
+
+/// Locks the caller's user row in share mode until the transaction ends and
+/// answers whether its version is still `basis.actor_version`; `false`
+/// for an unknown caller.
+///
+/// Share mode lets any number of changes by one caller run at once, and
+/// keeps every change *of* the caller (a deactivation, an archive, a lost
+/// right) waiting until they end. A change of the caller that committed
+/// first is seen here: under READ COMMITTED a row locked after waiting is
+/// read as it is now, so its moved version is a conflict.
+pub(crate) async fn hold_actor(tx: &impl GenericClient, basis: &Basis) -> Result<bool, StoreError> {
+    let row = sql::query_opt(
+        tx,
+        "SELECT version FROM users WHERE id = $1 FOR SHARE",
+        &[&basis.actor.as_str()],
+    )
+    .await
+    .map_err(StoreError::new)?;
+    match row {
+        Some(row) => Ok(decode::version(&row, "version")? == basis.actor_version),
+        None => Ok(false),
+    }
 }
 
 /// Occurs when an assignment names a permission that is not one of the

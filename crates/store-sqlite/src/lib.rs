@@ -11,10 +11,14 @@
 //! WAL mode, so readers never wait for writers; every write transaction
 //! starts with `BEGIN IMMEDIATE`, so it takes the write lock before reading
 //! and concurrent writers queue on the busy timeout instead of failing when
-//! they would upgrade a read lock. The one-time records are spent with a
-//! single conditional statement, which SQLite runs atomically. Reads that
-//! must agree with each other, such as the assigners of an org and its
-//! guard version, run in one read transaction and so see one snapshot.
+//! they would upgrade a read lock. Inside that lock a change reads its
+//! caller's version and compares it with the one it was decided on, and a
+//! permission update that changes what its holders may do moves their
+//! versions, so no change lands for a caller who changed meanwhile. The
+//! one-time records are spent, and signature counters raised, with a
+//! single conditional statement, which SQLite runs atomically. Reads that must agree with each other, such as
+//! the assigners of an org and its guard version, run in one read
+//! transaction and so see one snapshot.
 //!
 //! The schema is in `migrations/`, embedded in the binary and applied by
 //! [`SqliteStore::connect`]; each migration file explains its tables.
@@ -23,6 +27,7 @@
 //! `DELETE ... WHERE issued_at < ?` run by the server would keep the tables
 //! small.
 
+mod actor;
 mod audit;
 mod decode;
 mod guard;
@@ -48,6 +53,21 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The schema, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// Creates the database file, readable and writable by its owner only,
+/// unless it exists: it holds the key that signs login tokens. SQLite
+/// gives its `-wal` and `-shm` files the same permissions.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    match file.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(StoreError::new(error)),
+    }
+}
+
 /// The stores of orgusers on one SQLite database.
 ///
 /// Cloning is cheap: clones share one connection pool.
@@ -72,6 +92,7 @@ impl SqliteStore {
         } else {
             SqliteConnectOptions::new().filename(url)
         };
+        create_private(options.get_filename())?;
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 use domain::UserActionToken;
-use domain::{Challenge, ChallengeId, ChallengePurpose, Timestamp, UserActionGrant};
+use domain::{
+    Challenge, ChallengeId, ChallengePurpose, CredentialKind, Timestamp, UserActionGrant,
+};
 use ports::{OneTimeStore, StoreError};
 
 use crate::SqliteStore;
@@ -13,14 +15,15 @@ use crate::decode;
 #[async_trait]
 impl OneTimeStore for SqliteStore {
     async fn insert_challenge(&self, challenge: &Challenge) -> Result<(), StoreError> {
-        let (purpose, request) = match &challenge.purpose {
-            ChallengePurpose::Login { .. } => ("Login", None),
-            ChallengePurpose::UserAction { request, .. } => ("UserAction", Some(request)),
+        let (purpose, request, kind) = match &challenge.purpose {
+            ChallengePurpose::Login { .. } => ("Login", None, None),
+            ChallengePurpose::UserAction { request, .. } => ("UserAction", Some(request), None),
+            ChallengePurpose::Registration { kind, .. } => ("Registration", None, Some(*kind)),
         };
         sqlx::query(
             "INSERT INTO challenges (id, challenge, purpose, org_id, user_id, \
-             action_method, action_path, action_payload, issued_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             action_method, action_path, action_payload, credential_kind, issued_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(challenge.id.as_str())
         .bind(&challenge.challenge)
@@ -30,6 +33,7 @@ impl OneTimeStore for SqliteStore {
         .bind(request.map(|r| r.method.as_str()))
         .bind(request.map(|r| r.path.as_str()))
         .bind(request.map(|r| r.payload.as_str()))
+        .bind(kind.map(CredentialKind::as_str))
         .bind(challenge.issued_at.unix_millis())
         .execute(&self.pool)
         .await
@@ -42,8 +46,8 @@ impl OneTimeStore for SqliteStore {
         // the delete and reports a failure to commit; stopping at the first
         // row would leave that error unseen.
         let rows = sqlx::query(
-            "DELETE FROM challenges WHERE id = ? RETURNING challenge, purpose, \
-             org_id, user_id, action_method, action_path, action_payload, issued_at",
+            "DELETE FROM challenges WHERE id = ? RETURNING challenge, purpose, org_id, \
+             user_id, action_method, action_path, action_payload, credential_kind, issued_at",
         )
         .bind(id.as_str())
         .fetch_all(&self.pool)

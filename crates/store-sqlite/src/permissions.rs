@@ -5,15 +5,15 @@
 use async_trait::async_trait;
 use domain::{Assignment, AuditEvent, Operation, OrgId, Permission, PermissionId};
 use ports::{
-    AssignersSnapshot, InsertPermissionError, OrgGuard, PermissionPage, PermissionRepository,
-    StoreError, UpdatePermissionError,
+    AssignersSnapshot, Basis, InsertPermissionError, OrgGuard, PermissionPage,
+    PermissionRepository, StoreError, UpdatePermissionError,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use crate::SqliteStore;
 use crate::audit::insert_event;
 use crate::decode::{self, ASSIGNMENT_COLUMNS, PERMISSION_COLUMNS};
 use crate::guard;
+use crate::{SqliteStore, actor};
 
 /// What SQLite names in the message of a unique violation on the index of
 /// live permission names (`permissions_live_name`); other unique
@@ -37,9 +37,14 @@ impl PermissionRepository for SqliteStore {
         &self,
         permission: &Permission,
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertPermissionError> {
         let mut tx = self.begin_write().await?;
 
+        if !actor::holds(&mut tx, basis).await? {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(InsertPermissionError::Conflict);
+        }
         insert_permission_row(&mut tx, permission).await?;
         insert_event(&mut tx, event).await?;
 
@@ -83,20 +88,41 @@ impl PermissionRepository for SqliteStore {
         &self,
         permission: &Permission,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdatePermissionError> {
         let mut tx = self.begin_write().await?;
 
-        // The guard first: a change decided on a stale picture of the org is
-        // a conflict, whatever else it would break.
-        if let Some(guard) = &guard {
+        // The guard and the caller first: a change decided on a stale
+        // picture of the org, or for a caller who changed meanwhile, is a
+        // conflict, whatever else it would break.
+        if let Some(guard) = &basis.guard {
             if !guard::bump(&mut tx, guard, &permission.org_id).await? {
                 tx.rollback().await.map_err(StoreError::new)?;
                 return Err(UpdatePermissionError::Conflict);
             }
         }
+        if !actor::holds(&mut tx, basis).await? {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(UpdatePermissionError::Conflict);
+        }
         // A permission moves to no other org, so the org is part of the
         // match, as the version is.
+        let sql = format!(
+            "SELECT {PERMISSION_COLUMNS} FROM permissions \
+             WHERE id = ? AND org_id = ? AND version = ?"
+        );
+        let stored = sqlx::query(&sql)
+            .bind(permission.id.as_str())
+            .bind(permission.org_id.as_str())
+            .bind(decode::version_column(permission.version)?)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::new)?;
+        let Some(stored) = stored.as_ref().map(decode::permission).transpose()? else {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(UpdatePermissionError::Conflict);
+        };
+
         let updated = sqlx::query(
             "UPDATE permissions SET name = ?, operations = ?, is_immutable = ?, \
              is_archived = ?, created_at = ?, updated_at = ?, version = version + 1 \
@@ -113,16 +139,16 @@ impl PermissionRepository for SqliteStore {
         .bind(decode::version_column(permission.version)?)
         .execute(&mut *tx)
         .await;
-        let changed = match updated {
+        match updated {
             Err(error) if is_name_taken(&error) => return Err(UpdatePermissionError::NameTaken),
             Err(error) => return Err(StoreError::new(error).into()),
-            Ok(done) => done.rows_affected(),
-        };
-        if changed == 0 {
-            tx.rollback().await.map_err(StoreError::new)?;
-            return Err(UpdatePermissionError::Conflict);
+            Ok(_) => {}
         }
 
+        // Before the assignments end: the holders are those who held it.
+        if changes_grants(&stored, permission) {
+            bump_holders(&mut tx, &permission.id).await?;
+        }
         if permission.is_archived {
             sqlx::query(
                 "UPDATE permission_assignments SET ended_at = ? \
@@ -223,4 +249,35 @@ pub(crate) async fn insert_permission_row(
         Err(error) => Err(StoreError::new(error).into()),
         Ok(_) => Ok(()),
     }
+}
+
+/// Whether storing `updated` over `stored` changes what the permission's
+/// holders may do: it is archived, or its operations differ as a set.
+fn changes_grants(stored: &Permission, updated: &Permission) -> bool {
+    let sorted = |permission: &Permission| {
+        let mut operations = permission.operations.clone();
+        operations.sort();
+        operations.dedup();
+        operations
+    };
+    updated.is_archived || sorted(stored) != sorted(updated)
+}
+
+/// Moves the version of every user holding a live assignment of
+/// `permission`: what they may do changed, so a change decided for one of
+/// them before this one must conflict.
+async fn bump_holders(
+    conn: &mut SqliteConnection,
+    permission: &PermissionId,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE users SET version = version + 1 WHERE id IN \
+         (SELECT user_id FROM permission_assignments \
+          WHERE permission_id = ? AND ended_at IS NULL)",
+    )
+    .bind(permission.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::new)?;
+    Ok(())
 }

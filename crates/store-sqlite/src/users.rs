@@ -4,26 +4,31 @@
 
 use async_trait::async_trait;
 use domain::{
-    AuditEvent, CredId, Credential, Org, OrgId, Permission, PermissionAssignment, PermissionId,
-    User, UserId, UserKind, Username,
+    AuditEvent, CredId, Credential, CredentialUuid, Org, OrgId, Permission, PermissionAssignment,
+    PermissionId, User, UserId, UserKind, Username,
 };
 use ports::{
-    InsertPermissionError, InsertUserError, OrgGuard, StoreError, UpdateUserError, UserPage,
-    UserRepository,
+    AddCredentialError, Basis, InsertPermissionError, InsertUserError, StoreError, UpdateUserError,
+    UserPage, UserRepository,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use crate::SqliteStore;
 use crate::audit::insert_event;
 use crate::decode::{self, CREDENTIAL_COLUMNS, USER_COLUMNS};
 use crate::guard;
 use crate::permissions::insert_permission_row;
+use crate::{SqliteStore, actor};
 
 /// What SQLite names in the message of a unique violation on the index of
 /// live user names (`users_live_username`); other unique violations, such
 /// as a reused id, are store failures.
 const USERNAME_KEY_COLUMN: &str = "users.username_key";
+
+/// What SQLite names in the message of a unique violation of a user's
+/// `credId`s, `UNIQUE (user_id, cred_id)`; a reused uuid names
+/// `credentials.uuid` instead, and is a store failure.
+const CRED_ID_COLUMN: &str = "credentials.cred_id";
 
 /// Occurs when an assignment a user lists cannot be stored.
 #[derive(Debug, thiserror::Error)]
@@ -112,9 +117,14 @@ impl UserRepository for SqliteStore {
         user: &User,
         credentials: &[Credential],
         event: &AuditEvent,
+        basis: &Basis,
     ) -> Result<(), InsertUserError> {
         let mut tx = self.begin_write().await?;
 
+        if !actor::holds(&mut tx, basis).await? {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(InsertUserError::Conflict);
+        }
         insert_user_rows(&mut tx, user, credentials).await?;
         insert_event(&mut tx, event).await?;
 
@@ -170,40 +180,18 @@ impl UserRepository for SqliteStore {
         &self,
         user: &User,
         event: &AuditEvent,
-        guard: Option<OrgGuard>,
+        basis: &Basis,
     ) -> Result<(), UpdateUserError> {
         let mut tx = self.begin_write().await?;
 
-        let (state, archived_at, archived_by) = decode::state_columns(&user.state);
-        let changed = sqlx::query(
-            "UPDATE users SET kind = ?, username = ?, username_key = ?, \
-             credential_uuid = ?, is_registered = ?, is_service_account = ?, \
-             is_sso_required = ?, external_id = ?, state = ?, archived_at = ?, \
-             archived_by = ?, version = version + 1 \
-             WHERE id = ? AND version = ?",
-        )
-        .bind(user.kind.as_str())
-        .bind(user.username.as_str())
-        .bind(user.username.key())
-        .bind(user.credential_uuid.as_ref().map(|uuid| uuid.as_str()))
-        .bind(user.is_registered)
-        .bind(user.is_service_account)
-        .bind(user.is_sso_required)
-        .bind(user.external_id.as_deref())
-        .bind(state)
-        .bind(archived_at)
-        .bind(archived_by)
-        .bind(user.id.as_str())
-        .bind(decode::version_column(user.version)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::new)?
-        .rows_affected();
-        if changed == 0 {
+        // The caller first: a change decided for a caller who changed
+        // meanwhile (deactivated, archived, stripped of a right) is refused
+        // before anything is written.
+        if !actor::holds(&mut tx, basis).await? || !update_user_row(&mut tx, user).await? {
             tx.rollback().await.map_err(StoreError::new)?;
             return Err(UpdateUserError::Conflict);
         }
-        if let Some(guard) = &guard {
+        if let Some(guard) = &basis.guard {
             if !guard::bump(&mut tx, guard, &user.org_id).await? {
                 tx.rollback().await.map_err(StoreError::new)?;
                 return Err(UpdateUserError::Conflict);
@@ -277,6 +265,88 @@ impl UserRepository for SqliteStore {
             .map_err(StoreError::new)?;
         rows.iter().map(decode::credential).collect()
     }
+
+    async fn add_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        event: &AuditEvent,
+    ) -> Result<(), AddCredentialError> {
+        let mut tx = self.begin_write().await?;
+
+        // A registration changes no assignment, so only the user's row is
+        // written; the write lock taken by `BEGIN IMMEDIATE` keeps every
+        // other writer out until the commit.
+        if !update_user_row(&mut tx, user).await? {
+            tx.rollback().await.map_err(StoreError::new)?;
+            return Err(AddCredentialError::Conflict);
+        }
+        match insert_credential(&mut tx, credential).await {
+            Err(sqlx::Error::Database(error))
+                if error.is_unique_violation() && error.message().contains(CRED_ID_COLUMN) =>
+            {
+                tx.rollback().await.map_err(StoreError::new)?;
+                return Err(AddCredentialError::CredIdTaken);
+            }
+            Err(error) => return Err(StoreError::new(error).into()),
+            Ok(()) => {}
+        }
+        insert_event(&mut tx, event).await?;
+
+        tx.commit().await.map_err(StoreError::new)?;
+        Ok(())
+    }
+
+    async fn advance_sign_count(
+        &self,
+        credential: &CredentialUuid,
+        count: u32,
+    ) -> Result<bool, StoreError> {
+        // One statement, which SQLite runs under its write lock: of two
+        // raises to one value, in any processes, the second finds the
+        // counter no longer lower.
+        let raised =
+            sqlx::query("UPDATE credentials SET sign_count = ? WHERE uuid = ? AND sign_count < ?")
+                .bind(i64::from(count))
+                .bind(credential.as_str())
+                .bind(i64::from(count))
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::new)?;
+        Ok(raised.rows_affected() == 1)
+    }
+}
+
+/// Writes `user` over its stored row if the stored version is still
+/// `user.version`, and bumps the version; `false`, and nothing written,
+/// when it is not (or the user is unknown).
+async fn update_user_row(conn: &mut SqliteConnection, user: &User) -> Result<bool, StoreError> {
+    let (state, archived_at, archived_by) = decode::state_columns(&user.state);
+    let changed = sqlx::query(
+        "UPDATE users SET kind = ?, username = ?, username_key = ?, \
+         credential_uuid = ?, is_registered = ?, is_service_account = ?, \
+         is_sso_required = ?, external_id = ?, state = ?, archived_at = ?, \
+         archived_by = ?, version = version + 1 \
+         WHERE id = ? AND version = ?",
+    )
+    .bind(user.kind.as_str())
+    .bind(user.username.as_str())
+    .bind(user.username.key())
+    .bind(user.credential_uuid.as_ref().map(|uuid| uuid.as_str()))
+    .bind(user.is_registered)
+    .bind(user.is_service_account)
+    .bind(user.is_sso_required)
+    .bind(user.external_id.as_deref())
+    .bind(state)
+    .bind(archived_at)
+    .bind(archived_by)
+    .bind(user.id.as_str())
+    .bind(decode::version_column(user.version)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::new)?
+    .rows_affected();
+    Ok(changed == 1)
 }
 
 /// The user of `row` with its live assignments, read on `conn`.
@@ -354,7 +424,7 @@ async fn insert_user_rows(
             .map_err(StoreError::from)?;
     }
     for credential in credentials {
-        insert_credential(conn, credential).await?;
+        insert_credential(conn, credential).await.map_err(StoreError::new)?;
     }
     Ok(())
 }
@@ -435,24 +505,30 @@ async fn sync_assignments(
     Ok(())
 }
 
+/// Inserts `credential`; the driver's error is answered as it is, so that
+/// a registration can tell a taken `credId` from other failures.
 async fn insert_credential(
     conn: &mut SqliteConnection,
     credential: &Credential,
-) -> Result<(), StoreError> {
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO credentials (uuid, cred_id, user_id, org_id, kind, \
-         public_key_pem, is_active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO credentials (uuid, cred_id, user_id, org_id, kind, name, \
+         public_key_pem, sign_count, relying_party_id, origin, is_active, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(credential.uuid.as_str())
     .bind(credential.cred_id.as_str())
     .bind(credential.user_id.as_str())
     .bind(credential.org_id.as_str())
     .bind(credential.kind.as_str())
+    .bind(&credential.name)
     .bind(&credential.public_key_pem)
+    .bind(i64::from(credential.sign_count))
+    .bind(credential.relying_party_id.as_deref())
+    .bind(credential.origin.as_deref())
     .bind(credential.is_active)
     .bind(credential.created_at.unix_millis())
     .execute(&mut *conn)
-    .await
-    .map_err(StoreError::new)?;
+    .await?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use base64::Engine;
 use domain::{Duration, OrgId, Timestamp, UserId};
 use ports::{
     AuthClaims, AuthTokens, Clock, KeyAlgorithm, PublicKeyError, Randomness, SignatureVerifier,
@@ -24,7 +25,10 @@ pub const VALID_SIGNATURE: &[u8] = b"valid";
 ///
 /// No cryptography runs: what the kit checks is that the use cases find the
 /// right credential in the store and spend the right challenge, not that
-/// signatures are sound (the `signature` crate has its own tests).
+/// signatures are sound (the `signature` crate has its own tests). A COSE
+/// key is not parsed either: [`MarkerVerifier::public_key_from_cose`]
+/// wraps its bytes in a PEM block, so that each COSE key gives its own
+/// "public key", and this verifier accepts it like any other.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MarkerVerifier;
 
@@ -37,6 +41,13 @@ impl SignatureVerifier for MarkerVerifier {
         Ok(KeyAlgorithm::Ed25519)
     }
 
+    async fn public_key_from_cose(&self, cose_key: &[u8]) -> Result<String, PublicKeyError> {
+        if cose_key.is_empty() {
+            return Err(PublicKeyError { reason: "is empty".to_owned() });
+        }
+        Ok(cose_marker_pem(cose_key))
+    }
+
     async fn verify(
         &self,
         _public_key_pem: &str,
@@ -45,6 +56,14 @@ impl SignatureVerifier for MarkerVerifier {
     ) -> Result<(), VerifyError> {
         if signature == VALID_SIGNATURE { Ok(()) } else { Err(VerifyError::InvalidSignature) }
     }
+}
+
+/// The PEM block [`MarkerVerifier`] makes of a COSE key: its bytes in
+/// standard base64 under a `COSE KEY` label, which no real key has, so a
+/// test can tell where a stored key came from.
+pub fn cose_marker_pem(cose_key: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(cose_key);
+    format!("-----BEGIN COSE KEY-----\n{body}\n-----END COSE KEY-----\n")
 }
 
 /// [`AuthTokens`] that write the claims in plain text, dot-separated, and
@@ -191,6 +210,16 @@ mod tests {
             block_on(MarkerVerifier.verify("k", b"m", b"forged")),
             Err(VerifyError::InvalidSignature)
         );
+    }
+
+    #[test]
+    fn the_marker_verifier_turns_each_cose_key_into_its_own_pem() {
+        let one = block_on(MarkerVerifier.public_key_from_cose(&[0xa1, 1, 2])).unwrap();
+        let two = block_on(MarkerVerifier.public_key_from_cose(&[0xa1, 1, 3])).unwrap();
+        assert_eq!(one, cose_marker_pem(&[0xa1, 1, 2]));
+        assert_ne!(one, two);
+        assert_eq!(block_on(MarkerVerifier.check_public_key(&one)), Ok(KeyAlgorithm::Ed25519));
+        assert!(block_on(MarkerVerifier.public_key_from_cose(&[])).is_err());
     }
 
     #[test]

@@ -16,26 +16,44 @@
 //!
 //! [`check_adapter`] generates sequences of steps with
 //! `proptest-state-machine`: users created (with user names that clash by
-//! case or Unicode form, and the same names in another org), activated,
-//! deactivated, archived, archived again, archived or deactivated by
-//! themselves, read and changed across orgs, granted and revoked
-//! permissions up to the guard that an org always keeps an active user who
-//! can assign them; user actions spent twice or presented for a request
-//! they were not signed for; challenges answered twice; and stale
-//! `update_user` writes straight to the store. Each step runs on
-//! `app::Service` over the adapter, with deterministic [`fakes`] for the
-//! ports that are not the store, and its outcome must be the one a
-//! reference model predicts.
+//! case or Unicode form, and the same names in another org, with a key or
+//! without one), activated, deactivated, archived, archived again, archived
+//! or deactivated by themselves, read and changed across orgs, granted and
+//! revoked permissions up to the guard that an org always keeps an active
+//! user who can assign them; permissions given other operations, renamed
+//! (to names their org's other permissions have, too) and archived; user
+//! actions spent twice or presented for a request they were not signed
+//! for; challenges answered twice; `Fido2` credentials registered, under
+//! `credId`s the user may already have and other users share, and their
+//! signature counters raised to lower, equal and higher values; stale
+//! `update_user` and `add_credential` writes straight to the store; and
+//! writes of each kind (`insert_user`, `update_user`, `insert_permission`,
+//! `update_permission`) straight to the store, decided for a caller on a
+//! version one behind or ahead of the caller's stored one, which must
+//! conflict and change nothing. Each step runs on `app::Service` over the
+//! adapter, with deterministic [`fakes`] for the ports that are not the
+//! store, except registrations and counters, which the kit decides with the
+//! domain and writes to the store itself; its outcome must be the one a
+//! reference model predicts. A use case that gives up contended
+//! (`app::Contended`) fails the run: in a sequential run only a store that
+//! answers `Conflict` without cause can make it.
 //!
 //! After every step the kit reads the orgs in full through the ports (every
 //! user by id, every page of `list_users`, the audit log, who can assign,
-//! every permission and its assignments) and checks that it agrees with the
-//! model and keeps the rules: archived is terminal and never listed or
-//! found by name, its name is free again and it holds no assignment; live
-//! user names are unique per org; versions only grow; the audit log grows
-//! by exactly one event per change; and a step that changed nothing left
-//! every read as it was. A failure is shrunk to a short sequence and
-//! reported with the seed that replays it.
+//! every permission and its assignments, every user's credentials) and
+//! checks that it agrees with the model and keeps the rules: archived is
+//! terminal and never listed or found by name, its name is free again and
+//! it holds no assignment; live user names are unique per org; versions
+//! only grow, and each user's and permission's is the model's, so that a
+//! change of a permission's operations or its archive must move the
+//! version of every user holding it (a rename alone is never generated,
+//! since a store may move them or not); a user is registered exactly when it has a credential, and
+//! its primary credential is its first; every user's credentials are listed
+//! oldest first with the counters the model expects, and a `credId` finds
+//! only the user's own; the audit log grows by exactly one event per
+//! change; and a step that changed nothing left every read as it was. A
+//! failure is shrunk to a short sequence and reported with the seed that
+//! replays it.
 //!
 //! Each sequence gets a fresh store from the factory and runs on its own
 //! current-thread tokio runtime, so the factory may open connections. Ids

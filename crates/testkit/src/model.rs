@@ -3,8 +3,10 @@
 //!
 //! Users, permissions and assignments are numbered in the order they come
 //! to exist: users `0..ORGS` are the orgs' first admins, permission
-//! `org * ROLES.len() + role` is `role` of `org`, and assignment `org` is
-//! the admin of `org` holding `OrgAdmin`. The model never asks the domain
+//! `org * ROLES.len() + role` was created as `role` of `org` (an update may
+//! rename it and give it another role's operations since), and assignment
+//! `org` is the admin of `org` holding `OrgAdmin`. A user's credentials are
+//! numbered in the order it got them. The model never asks the domain
 //! what is the same user name or who may act: the name classes and the
 //! roles' operations are written out here, so that a bug shared by the
 //! domain and the model cannot hide.
@@ -36,6 +38,16 @@ pub(crate) const NAMES: &[(&str, usize)] = &[
 
 /// How many request nonces a sequence draws from, so that they repeat.
 pub(crate) const NONCES: usize = 2;
+
+/// How many `credId`s users register `Fido2` credentials under. Every user
+/// draws from the same few, so a user registering one it already has and
+/// two users registering the same one both come up often.
+pub(crate) const PASSKEYS: usize = 3;
+
+/// The `credId` of passkey `passkey`.
+pub(crate) fn passkey_cred_id(passkey: usize) -> String {
+    format!("passkey-{passkey}")
+}
 
 /// How many name classes [`NAMES`] has.
 pub(crate) const NAME_CLASSES: usize = 5;
@@ -96,6 +108,23 @@ pub(crate) fn permission_role(permission: usize) -> Role {
     ROLES[permission % ROLES.len()]
 }
 
+/// The names a permission may be renamed to: its org's other permissions'
+/// names, which clash while those live, and one that no permission has.
+pub(crate) const PERMISSION_NAMES: [&str; 5] =
+    ["OrgAdmin", "UserAdmin", "Assigner", "Reader", "Renamed"];
+
+/// What the model knows of a permission.
+#[derive(Debug, Clone)]
+pub(crate) struct ModelPermission {
+    /// Its name now.
+    pub(crate) name: &'static str,
+    /// The role whose operations it grants now.
+    pub(crate) grants: Role,
+    pub(crate) archived: bool,
+    /// How many changes were stored: the version the store must show.
+    pub(crate) version: u64,
+}
+
 /// Where a user stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Life {
@@ -114,6 +143,48 @@ pub(crate) struct ModelUser {
     pub(crate) life: Life,
     /// How many changes were stored: the version the store must show.
     pub(crate) version: u64,
+    /// Whether the user was created with a `Key` credential, which the kit
+    /// logged in with and signs with: a user created without one never
+    /// has a login token.
+    pub(crate) has_key: bool,
+    /// Every credential of the user, oldest first; the first is its
+    /// primary credential, and the user is registered once it has one.
+    pub(crate) credentials: Vec<ModelCredential>,
+}
+
+/// A credential as the model knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ModelCredential {
+    /// The passkey whose `credId` it has; `None` for the `Key` the user
+    /// was created with.
+    pub(crate) passkey: Option<usize>,
+    /// The signature counter the store must show.
+    pub(crate) sign_count: u32,
+}
+
+/// Where a signature counter is raised to, from the stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CountTo {
+    /// One below, or 0 when it is 0.
+    Lower,
+    /// The stored counter itself.
+    Same,
+    /// This much above, or the largest counter.
+    Higher(u32),
+    /// The largest counter there is.
+    Max,
+}
+
+impl CountTo {
+    /// The counter to raise to from `stored`.
+    pub(crate) fn from(self, stored: u32) -> u32 {
+        match self {
+            CountTo::Lower => stored.saturating_sub(1),
+            CountTo::Same => stored,
+            CountTo::Higher(by) => stored.saturating_add(by),
+            CountTo::Max => u32::MAX,
+        }
+    }
 }
 
 /// The assignment of a permission to a user, live or ended.
@@ -151,14 +222,26 @@ pub(crate) enum Outcome {
     UsernameTaken,
     LastAssigner,
     PermissionNotFound,
+    PermissionImmutable,
+    PermissionArchived,
+    PermissionNameTaken,
     AlreadyAssigned,
     AssignmentNotFound,
     ChallengeNotValid,
     InvalidSignature,
     NonceInvalid,
     NonceUsed,
-    /// A direct write with a stale version or guard was refused.
+    /// A direct write with a stale version, guard or caller version was
+    /// refused.
     Conflict,
+    /// A registration named a `credId` the user already has.
+    CredIdTaken,
+    /// A signature counter was not raised: the stored one is not lower.
+    CountNotRaised,
+    /// A use case gave up after losing every compare-and-set race: never
+    /// predicted, since in a sequential run only a store that answers
+    /// `Conflict` without cause can make it.
+    Contended,
     /// The store failed: never predicted.
     StoreFailed(String),
     /// Anything else the kit did not expect: never predicted.
@@ -201,6 +284,24 @@ pub(crate) enum StaleWrite {
     /// The user's version is right but the org's guard version is not;
     /// for an archived user, the version is one ahead instead.
     GuardVersion,
+    /// A registration of a new credential, with a `credId` no user has,
+    /// decided on a version off by this much.
+    Registration(u64),
+}
+
+/// A direct write decided for a caller on a version of the caller that is
+/// not the stored one, which must conflict whatever else it would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ActorWrite {
+    /// A new user in the caller's org.
+    InsertUser,
+    /// `target`, as stored, deactivated or activated (kept as it is when
+    /// archived).
+    UpdateUser { target: usize },
+    /// A new permission in the caller's org.
+    InsertPermission,
+    /// `permission`, as stored, granting other operations.
+    UpdatePermission { permission: usize },
 }
 
 /// What a challenge is issued for.
@@ -224,8 +325,9 @@ pub(crate) enum FirstAnswer {
 /// One step of a sequence. Users, permissions and assignments are indexes.
 #[derive(Debug, Clone)]
 pub(crate) enum Transition {
-    /// `caller` creates a user named `NAMES[name]` in its org.
-    Create { caller: usize, name: usize, kind: UserKind, token: TokenUse },
+    /// `caller` creates a user named `NAMES[name]` in its org, with a
+    /// `Key` credential when `key`.
+    Create { caller: usize, name: usize, kind: UserKind, key: bool, token: TokenUse },
     /// `caller` activates (`active`) or deactivates `target`.
     SetActive { caller: usize, target: usize, active: bool, token: TokenUse },
     /// `caller` archives `target`.
@@ -236,13 +338,36 @@ pub(crate) enum Transition {
     Assign { caller: usize, permission: usize, target: usize, token: TokenUse },
     /// `caller` revokes `assignment`, naming it under `permission`.
     Revoke { caller: usize, permission: usize, assignment: usize, token: TokenUse },
+    /// `caller` changes `permission` to grant the operations of `grants`,
+    /// renaming it to `PERMISSION_NAMES[name]` when `rename` names one.
+    UpdatePermission {
+        caller: usize,
+        permission: usize,
+        grants: Role,
+        rename: Option<usize>,
+        token: TokenUse,
+    },
+    /// `caller` archives `permission`.
+    ArchivePermission { caller: usize, permission: usize, token: TokenUse },
     /// A stale `update_user` of `target`, straight to the store.
     Stale { target: usize, write: StaleWrite },
+    /// `write` straight to the store, decided for `actor` on a version of
+    /// it one ahead of the stored one, or one behind when `ahead` is false
+    /// and the stored version is not 0.
+    StaleActor { actor: usize, write: ActorWrite, ahead: bool },
     /// `user` is issued a challenge and answers it twice.
     Challenge { user: usize, kind: ChallengeKind, first: FirstAnswer },
     /// Two requests present nonce `nonce`, dated now or, when `stale`,
     /// too long ago.
     Nonce { nonce: usize, stale: bool },
+    /// `user` registers a `Fido2` credential under passkey `passkey`'s
+    /// `credId`, whose authenticator counted `count`: decided by the
+    /// domain for `user` as the caller, then `add_credential` straight to
+    /// the store.
+    Register { user: usize, passkey: usize, count: u32 },
+    /// The signature counter of `user`'s credential `credential` is raised
+    /// as `to` says, with `advance_sign_count` straight to the store.
+    Count { user: usize, credential: usize, to: CountTo },
 }
 
 /// The model's state.
@@ -251,6 +376,7 @@ pub(crate) struct Model {
     /// Seeds the system's random generator.
     pub(crate) seed: u64,
     pub(crate) users: Vec<ModelUser>,
+    pub(crate) permissions: Vec<ModelPermission>,
     pub(crate) assignments: Vec<ModelAssignment>,
     /// Per org, every audit event, oldest first.
     pub(crate) events: Vec<Vec<ModelEvent>>,
@@ -265,6 +391,7 @@ impl Model {
         let mut model = Model {
             seed,
             users: Vec::new(),
+            permissions: Vec::new(),
             assignments: Vec::new(),
             events: Vec::new(),
             nonces_used: [false; NONCES],
@@ -278,12 +405,22 @@ impl Model {
                 kind: UserKind::CustomerEmployee,
                 life: Life::Active,
                 version: 0,
+                has_key: true,
+                credentials: vec![ModelCredential { passkey: None, sign_count: 0 }],
             });
             model.assignments.push(ModelAssignment {
                 permission: org * ROLES.len(),
                 user: admin,
                 live: true,
             });
+            for role in ROLES {
+                model.permissions.push(ModelPermission {
+                    name: role.name(),
+                    grants: role,
+                    archived: false,
+                    version: 0,
+                });
+            }
             let mut events = vec![ModelEvent {
                 kind: AuditKind::UserCreated,
                 user: admin,
@@ -312,6 +449,12 @@ impl Model {
         self.users[user].life == Life::Active
     }
 
+    /// Whether `user`'s login token authenticates it: it is active and was
+    /// logged in, with the key it was created with.
+    pub(crate) fn signs_in(&self, user: usize) -> bool {
+        self.is_active(user) && self.users[user].has_key
+    }
+
     fn visible_to(&self, user: usize, org: usize) -> bool {
         let user = &self.users[user];
         user.life != Life::Archived && user.org == org
@@ -326,8 +469,15 @@ impl Model {
     /// Whether `user` holds `operation` through a live assignment.
     pub(crate) fn holds(&self, user: usize, operation: Operation) -> bool {
         self.assignments_of(user).any(|a| {
-            permission_role(self.assignments[a].permission).operations().contains(&operation)
+            let permission = &self.permissions[self.assignments[a].permission];
+            !permission.archived && permission.grants.operations().contains(&operation)
         })
+    }
+
+    /// The users holding a live assignment of `permission`.
+    fn holders(&self, permission: usize) -> Vec<usize> {
+        let live = self.assignments.iter().filter(|a| a.live && a.permission == permission);
+        live.map(|a| a.user).collect()
     }
 
     /// The org's active users who can assign permissions.
@@ -377,7 +527,7 @@ impl Model {
         token: &TokenUse,
         change: impl FnOnce(&mut Model) -> Outcome,
     ) -> Vec<Outcome> {
-        if !self.is_active(caller) {
+        if !self.signs_in(caller) {
             return vec![Outcome::Unauthenticated];
         }
         let holds = self.holds(caller, operation);
@@ -385,7 +535,7 @@ impl Model {
         let mut outcomes = Vec::new();
         if let TokenUse::MisboundFirst(misbind) = token {
             outcomes.push(match misbind {
-                Misbind::Presenter(p) if !self.is_active(*p) => Outcome::Unauthenticated,
+                Misbind::Presenter(p) if !self.signs_in(*p) => Outcome::Unauthenticated,
                 Misbind::Presenter(p) if !self.holds(*p, operation) => Outcome::NotAuthorized,
                 // Another user may not spend the caller's token.
                 Misbind::Presenter(_) => Outcome::UserActionInvalid,
@@ -399,13 +549,23 @@ impl Model {
         outcomes
     }
 
-    fn create(&mut self, caller: usize, name: usize, kind: UserKind) -> Outcome {
+    fn create(&mut self, caller: usize, name: usize, kind: UserKind, key: bool) -> Outcome {
         let org = self.users[caller].org;
         if self.live_name_taken(org, name) {
             return Outcome::UsernameTaken;
         }
         let user = self.users.len();
-        self.users.push(ModelUser { org, name, kind, life: Life::Active, version: 0 });
+        let credentials =
+            if key { vec![ModelCredential { passkey: None, sign_count: 0 }] } else { Vec::new() };
+        self.users.push(ModelUser {
+            org,
+            name,
+            kind,
+            life: Life::Active,
+            version: 0,
+            has_key: key,
+            credentials,
+        });
         self.record(org, AuditKind::UserCreated, user, caller, None);
         Outcome::Done
     }
@@ -459,7 +619,7 @@ impl Model {
     }
 
     fn get(&self, caller: usize, target: usize) -> Outcome {
-        if !self.is_active(caller) {
+        if !self.signs_in(caller) {
             return Outcome::Unauthenticated;
         }
         if !self.holds(caller, Operation::ReadUser) {
@@ -478,6 +638,9 @@ impl Model {
         }
         if !self.visible_to(target, org) {
             return Outcome::UserNotFound;
+        }
+        if self.permissions[permission].archived {
+            return Outcome::PermissionArchived;
         }
         if self.assignments_of(target).any(|a| self.assignments[a].permission == permission) {
             return Outcome::AlreadyAssigned;
@@ -513,22 +676,114 @@ impl Model {
         Outcome::Done
     }
 
+    /// Why `caller` may not change `permission` at all, if it may not: it
+    /// is another org's, the immutable `OrgAdmin`, or archived.
+    fn unchangeable(&self, caller: usize, permission: usize) -> Option<Outcome> {
+        if permission_org(permission) != self.users[caller].org {
+            return Some(Outcome::PermissionNotFound);
+        }
+        if permission_role(permission) == Role::OrgAdmin {
+            return Some(Outcome::PermissionImmutable);
+        }
+        if self.permissions[permission].archived {
+            return Some(Outcome::PermissionArchived);
+        }
+        None
+    }
+
+    /// Applies `change` to `permission` unless it leaves the org without an
+    /// active user who can assign; answers whether it did.
+    fn keeps_an_assigner(
+        &mut self,
+        permission: usize,
+        change: impl FnOnce(&mut ModelPermission),
+    ) -> bool {
+        let before = self.permissions[permission].clone();
+        change(&mut self.permissions[permission]);
+        if self.assigners(permission_org(permission)).is_empty() {
+            self.permissions[permission] = before;
+            return false;
+        }
+        true
+    }
+
+    /// Moves the version of every holder of `permission`: what they may do
+    /// changed.
+    fn move_holders(&mut self, permission: usize) {
+        for holder in self.holders(permission) {
+            self.users[holder].version += 1;
+        }
+    }
+
+    fn update_permission(
+        &mut self,
+        caller: usize,
+        permission: usize,
+        grants: Role,
+        rename: Option<usize>,
+    ) -> Outcome {
+        if let Some(refused) = self.unchangeable(caller, permission) {
+            return refused;
+        }
+        let before = self.permissions[permission].grants;
+        if !self.keeps_an_assigner(permission, |p| p.grants = grants) {
+            return Outcome::LastAssigner;
+        }
+        let org = self.users[caller].org;
+        if let Some(name) = rename.map(|n| PERMISSION_NAMES[n]) {
+            let clash = (0..self.permissions.len()).any(|other| {
+                let p = &self.permissions[other];
+                other != permission && permission_org(other) == org && !p.archived && p.name == name
+            });
+            if clash {
+                self.permissions[permission].grants = before;
+                return Outcome::PermissionNameTaken;
+            }
+            self.permissions[permission].name = name;
+        }
+        self.permissions[permission].version += 1;
+        if before.operations() != grants.operations() {
+            self.move_holders(permission);
+        }
+        self.record(org, AuditKind::PermissionUpdated, caller, caller, Some(permission));
+        Outcome::Done
+    }
+
+    fn archive_permission(&mut self, caller: usize, permission: usize) -> Outcome {
+        if let Some(refused) = self.unchangeable(caller, permission) {
+            return refused;
+        }
+        if !self.keeps_an_assigner(permission, |p| p.archived = true) {
+            return Outcome::LastAssigner;
+        }
+        self.permissions[permission].version += 1;
+        self.move_holders(permission);
+        for assignment in self.assignments.iter_mut().filter(|a| a.permission == permission) {
+            assignment.live = false;
+        }
+        let org = self.users[caller].org;
+        self.record(org, AuditKind::PermissionArchived, caller, caller, Some(permission));
+        Outcome::Done
+    }
+
     /// Who answers a challenge `user` asks for: for a login, the active
     /// user of its org that has its user name now (an archived user's name
     /// may have gone to someone else); for a user action, `user` itself if
     /// its login token still authenticates it.
     pub(crate) fn challenge_subject(&self, user: usize, kind: ChallengeKind) -> Option<usize> {
         let named = &self.users[user];
-        let subject = match kind {
-            ChallengeKind::Login => (0..self.users.len()).find(|&u| {
-                let other = &self.users[u];
-                other.org == named.org
-                    && other.life != Life::Archived
-                    && NAMES[other.name].1 == NAMES[named.name].1
-            })?,
-            ChallengeKind::UserAction => user,
-        };
-        self.is_active(subject).then_some(subject)
+        match kind {
+            ChallengeKind::Login => {
+                let subject = (0..self.users.len()).find(|&u| {
+                    let other = &self.users[u];
+                    other.org == named.org
+                        && other.life != Life::Archived
+                        && NAMES[other.name].1 == NAMES[named.name].1
+                })?;
+                self.is_active(subject).then_some(subject)
+            }
+            ChallengeKind::UserAction => self.signs_in(user).then_some(user),
+        }
     }
 
     /// Only a fresh nonce is recorded; a stale one is refused before the
@@ -543,6 +798,35 @@ impl Model {
         Outcome::Unchanged
     }
 
+    /// Only an active user is a caller the domain lets register; a `credId`
+    /// is taken only by a credential of the same user.
+    fn register(&mut self, user: usize, passkey: usize, count: u32) -> Outcome {
+        if !self.is_active(user) {
+            return Outcome::Unauthenticated;
+        }
+        let owner = &mut self.users[user];
+        if owner.credentials.iter().any(|c| c.passkey == Some(passkey)) {
+            return Outcome::CredIdTaken;
+        }
+        owner.credentials.push(ModelCredential { passkey: Some(passkey), sign_count: count });
+        owner.version += 1;
+        let org = owner.org;
+        self.record(org, AuditKind::CredentialCreated, user, user, None);
+        Outcome::Done
+    }
+
+    /// A counter is raised only above the stored one, whoever owns it and
+    /// whatever state the owner is in; no event, no new version.
+    fn count(&mut self, user: usize, credential: usize, to: CountTo) -> Outcome {
+        let stored = &mut self.users[user].credentials[credential].sign_count;
+        let target = to.from(*stored);
+        if target <= *stored {
+            return Outcome::CountNotRaised;
+        }
+        *stored = target;
+        Outcome::Done
+    }
+
     fn challenge(&self, user: usize, kind: ChallengeKind, first: &FirstAnswer) -> Vec<Outcome> {
         let Some(subject) = self.challenge_subject(user, kind) else {
             return vec![match kind {
@@ -550,6 +834,11 @@ impl Model {
                 ChallengeKind::UserAction => Outcome::Unauthenticated,
             }];
         };
+        if !self.users[subject].has_key {
+            // Without a key of the subject's own, nothing the kit signs
+            // answers the challenge.
+            return vec![Outcome::InvalidSignature, Outcome::ChallengeNotValid];
+        }
         let first = match first {
             FirstAnswer::Good => Outcome::Unchanged,
             FirstAnswer::OtherCredential(other) if *other == subject => Outcome::Unchanged,
@@ -645,10 +934,22 @@ impl ReferenceStateMachine for Lifecycle {
         let kinds = select(vec![UserKind::CustomerEmployee, UserKind::EndUser]);
         let tokens = token_use(n);
 
-        let create =
-            (caller(Operation::CreateUser), 0..NAMES.len(), kinds, tokens.clone()).prop_map(
-                |(caller, name, kind, token)| Transition::Create { caller, name, kind, token },
-            );
+        // Mostly with a key; without one, the user must register a
+        // credential before it is registered.
+        let create = (
+            caller(Operation::CreateUser),
+            0..NAMES.len(),
+            kinds,
+            prop::bool::weighted(0.8),
+            tokens.clone(),
+        )
+            .prop_map(|(caller, name, kind, key, token)| Transition::Create {
+                caller,
+                name,
+                kind,
+                key,
+                token,
+            });
         let activate = (pair(Operation::ActivateUser), tokens.clone()).prop_map(
             |((caller, target), token)| Transition::SetActive {
                 caller,
@@ -689,9 +990,57 @@ impl ReferenceStateMachine for Lifecycle {
         let stale_write = prop_oneof![
             (1..3u64).prop_map(StaleWrite::UserVersion),
             Just(StaleWrite::GuardVersion),
+            (1..3u64).prop_map(StaleWrite::Registration),
         ];
         let stale =
             (0..n, stale_write).prop_map(|(target, write)| Transition::Stale { target, write });
+        let actor_write = prop_oneof![
+            Just(ActorWrite::InsertUser),
+            (0..n).prop_map(|target| ActorWrite::UpdateUser { target }),
+            Just(ActorWrite::InsertPermission),
+            (0..permissions).prop_map(|permission| ActorWrite::UpdatePermission { permission }),
+        ];
+        let stale_actor = (0..n, actor_write, any::<bool>())
+            .prop_map(|(actor, write, ahead)| Transition::StaleActor { actor, write, ahead });
+
+        // Mostly one of the caller's org's permissions but `OrgAdmin`,
+        // sometimes any permission (another org's, or `OrgAdmin`).
+        let changed_permission = |operation: Operation| {
+            let org_of = org_of.clone();
+            (caller(operation), any::<prop::sample::Index>(), prop::bool::weighted(0.85))
+                .prop_flat_map(move |(caller, index, own)| {
+                    let permission = if own {
+                        Just(org_of[caller] * ROLES.len() + 1 + index.index(ROLES.len() - 1))
+                            .boxed()
+                    } else {
+                        (0..permissions).boxed()
+                    };
+                    (Just(caller), permission)
+                })
+                .boxed()
+        };
+        // Another role's operations than the permission grants now, so
+        // that the update changes what its holders may do; a rename now
+        // and then, often to a name another permission has.
+        let grants_now: Vec<Role> = model.permissions.iter().map(|p| p.grants).collect();
+        let update_permission = (
+            changed_permission(Operation::UpdatePermission),
+            any::<prop::sample::Index>(),
+            prop::option::weighted(0.3, 0..PERMISSION_NAMES.len()),
+            tokens.clone(),
+        )
+            .prop_map(move |((caller, permission), role, rename, token)| {
+                let others: Vec<Role> =
+                    ROLES.into_iter().filter(|r| *r != grants_now[permission]).collect();
+                let grants = *role.get(&others);
+                Transition::UpdatePermission { caller, permission, grants, rename, token }
+            });
+        let archive_permission = (changed_permission(Operation::ArchivePermission), tokens.clone())
+            .prop_map(|((caller, permission), token)| Transition::ArchivePermission {
+                caller,
+                permission,
+                token,
+            });
         let first = prop_oneof![
             2 => Just(FirstAnswer::Good),
             1 => Just(FirstAnswer::BadSignature),
@@ -702,6 +1051,32 @@ impl ReferenceStateMachine for Lifecycle {
             .prop_map(|(user, kind, first)| Transition::Challenge { user, kind, first });
         let nonce = (0..NONCES, prop::bool::weighted(0.2))
             .prop_map(|(nonce, stale)| Transition::Nonce { nonce, stale });
+
+        // Mostly an active user, sometimes anyone; counters the authenticator
+        // started at 0 most often, and at the largest one sometimes.
+        let registrant = Union::new_weighted(vec![(4, pick(active.clone())), (1, (0..n).boxed())]);
+        let counts = prop_oneof![4 => Just(0u32), 2 => Just(7u32), 1 => Just(u32::MAX)];
+        let register = (registrant, 0..PASSKEYS, counts)
+            .prop_map(|(user, passkey, count)| Transition::Register { user, passkey, count });
+        // Any credential of anyone: every user but the admins may have
+        // none, and the admins always have one.
+        let holders: Vec<(usize, usize)> = (0..n)
+            .map(|u| (u, model.users[u].credentials.len()))
+            .filter(|(_, held)| *held > 0)
+            .collect();
+        let to = prop_oneof![
+            2 => Just(CountTo::Lower),
+            3 => Just(CountTo::Same),
+            4 => (1..3u32).prop_map(CountTo::Higher),
+            1 => Just(CountTo::Max),
+        ];
+        let count = (select(holders), any::<prop::sample::Index>(), to).prop_map(
+            |((user, held), index, to)| Transition::Count {
+                user,
+                credential: index.index(held),
+                to,
+            },
+        );
 
         // Mostly a live assignment in the caller's org other than the
         // admin's first, named under its own permission; sometimes any
@@ -746,8 +1121,13 @@ impl ReferenceStateMachine for Lifecycle {
             (4, assign.boxed()),
             (3, revoke.boxed()),
             (1, stale.boxed()),
+            (1, stale_actor.boxed()),
+            (2, update_permission.boxed()),
+            (1, archive_permission.boxed()),
             (1, challenge.boxed()),
             (1, nonce.boxed()),
+            (3, register.boxed()),
+            (3, count.boxed()),
         ])
         .boxed()
     }
@@ -779,7 +1159,25 @@ impl ReferenceStateMachine for Lifecycle {
                     && *assignment < model.assignments.len()
                     && token(caller, t)
             }
+            Transition::UpdatePermission { caller, permission: p, grants, rename, token: t } => {
+                user(caller)
+                    && permission(p)
+                    && token(caller, t)
+                    && model.permissions[*p].grants != *grants
+                    && rename.is_none_or(|name| name < PERMISSION_NAMES.len())
+            }
+            Transition::ArchivePermission { caller, permission: p, token: t } => {
+                user(caller) && permission(p) && token(caller, t)
+            }
             Transition::Stale { target, .. } => user(target),
+            Transition::StaleActor { actor, write, .. } => {
+                user(actor)
+                    && match write {
+                        ActorWrite::UpdateUser { target } => user(target),
+                        ActorWrite::UpdatePermission { permission: p } => permission(p),
+                        ActorWrite::InsertUser | ActorWrite::InsertPermission => true,
+                    }
+            }
             Transition::Nonce { nonce, .. } => *nonce < NONCES,
             Transition::Challenge { user: u, first, .. } => {
                 user(u)
@@ -788,14 +1186,18 @@ impl ReferenceStateMachine for Lifecycle {
                         _ => true,
                     }
             }
+            Transition::Register { user: u, passkey, .. } => user(u) && *passkey < PASSKEYS,
+            Transition::Count { user: u, credential, .. } => {
+                user(u) && *credential < model.users[*u].credentials.len()
+            }
         }
     }
 
     fn apply(mut model: Model, transition: &Transition) -> Model {
         model.last = match transition {
-            Transition::Create { caller, name, kind, token } => {
+            Transition::Create { caller, name, kind, key, token } => {
                 model.signed(*caller, Operation::CreateUser, token, |m| {
-                    m.create(*caller, *name, *kind)
+                    m.create(*caller, *name, *kind, *key)
                 })
             }
             Transition::SetActive { caller, target, active, token } => {
@@ -817,10 +1219,25 @@ impl ReferenceStateMachine for Lifecycle {
                     m.revoke(*caller, *permission, *assignment)
                 })
             }
-            Transition::Stale { .. } => vec![Outcome::Conflict],
+            Transition::UpdatePermission { caller, permission, grants, rename, token } => model
+                .signed(*caller, Operation::UpdatePermission, token, |m| {
+                    m.update_permission(*caller, *permission, *grants, *rename)
+                }),
+            Transition::ArchivePermission { caller, permission, token } => {
+                model.signed(*caller, Operation::ArchivePermission, token, |m| {
+                    m.archive_permission(*caller, *permission)
+                })
+            }
+            Transition::Stale { .. } | Transition::StaleActor { .. } => vec![Outcome::Conflict],
             Transition::Challenge { user, kind, first } => model.challenge(*user, *kind, first),
             Transition::Nonce { nonce, stale } => {
                 vec![model.nonce(*nonce, *stale), model.nonce(*nonce, *stale)]
+            }
+            Transition::Register { user, passkey, count } => {
+                vec![model.register(*user, *passkey, *count)]
+            }
+            Transition::Count { user, credential, to } => {
+                vec![model.count(*user, *credential, *to)]
             }
         };
         model

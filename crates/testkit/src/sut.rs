@@ -4,9 +4,15 @@
 //!
 //! Every step goes through the use cases exactly as a request would:
 //! authenticate the caller's login token, earn a user action by signing a
-//! challenge, then make the request. The only exception is
-//! [`Transition::Stale`], which writes to the store directly, because no use
-//! case ever sends a stale version on purpose.
+//! challenge, then make the request. The exceptions write to the store
+//! directly: [`Transition::Stale`] and [`Transition::StaleActor`], because
+//! no use case ever sends a stale version on purpose; [`Transition::Register`], decided by the domain's
+//! `register_credential` as the registration use case decides it, because
+//! its ceremony needs an attestation the kit's fakes cannot make and a user
+//! created without a key has nothing to sign it with; and
+//! [`Transition::Count`], because the use cases only raise a counter the
+//! domain already found higher, so only a direct call can ask the store to
+//! refuse an equal or lower one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -17,11 +23,15 @@ use app::{Assertion, CreateUserRequest, Service, SignedRequest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{
-    Assignment, AssignmentId, AuditEvent, AuditKind, Caller, Challenge, CredId, Duration,
-    HttpMethod, LifecycleState, OrgId, OrgName, Permission, PermissionId, Timestamp, User,
-    UserActionRequest, UserActionToken, UserId, UserKind, Username,
+    Assignment, AssignmentId, AuditEvent, AuditKind, Caller, Challenge, CredId, Credential,
+    CredentialKind, CredentialUuid, Duration, HttpMethod, LifecycleState, Operation, OrgId,
+    OrgName, Permission, PermissionId, PermissionName, Timestamp, User, UserActionRequest,
+    UserActionToken, UserId, UserKind, Username,
 };
-use ports::{AssignersSnapshot, OrgGuard, UpdateUserError};
+use ports::{
+    AddCredentialError, AssignersSnapshot, Basis, InsertPermissionError, InsertUserError, OrgGuard,
+    UpdatePermissionError, UpdateUserError,
+};
 use proptest::prop_assert_eq;
 use proptest::test_runner::TestCaseError;
 use time::OffsetDateTime;
@@ -29,10 +39,13 @@ use time::format_description::well_known::Rfc3339;
 use tokio::runtime::Runtime;
 
 use crate::Store;
-use crate::fakes::{ManualClock, MarkerVerifier, PlainTokens, SeededRandom, VALID_SIGNATURE};
+use crate::fakes::{
+    ManualClock, MarkerVerifier, PlainTokens, SeededRandom, VALID_SIGNATURE, cose_marker_pem,
+};
 use crate::model::{
-    ChallengeKind, FirstAnswer, Life, Misbind, Model, NAME_CLASSES, NAMES, ORGS, Outcome, ROLES,
-    StaleWrite, TokenUse, Transition, permission_org, permission_role,
+    ActorWrite, ChallengeKind, CountTo, FirstAnswer, Life, Misbind, Model, NAME_CLASSES, NAMES,
+    ORGS, Outcome, PASSKEYS, PERMISSION_NAMES, ROLES, Role, StaleWrite, TokenUse, Transition,
+    passkey_cred_id, permission_org, permission_role,
 };
 
 /// The public key every user registers; [`MarkerVerifier`] takes any.
@@ -40,6 +53,16 @@ const PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\ntestkit\n-----END PUBLIC K
 
 /// When every sequence starts: 2023-11-14T22:13:20Z.
 const START: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
+
+/// The `credId` the kit signs with for a user that has no key: no user
+/// ever has it.
+const NO_KEY: &str = "testkit-no-key";
+
+/// The relying party of every `Fido2` credential the kit registers.
+const RELYING_PARTY: &str = "localhost";
+
+/// The page every `Fido2` credential the kit registers came from.
+const ORIGIN: &str = "http://localhost:3000";
 
 /// Counts sequences, so that no two draw the same ids even when the
 /// model's seed repeats (shrinking replays a sequence): a factory may then
@@ -131,24 +154,40 @@ struct Snapshot {
     permissions: Vec<Permission>,
     /// `list_assignments` of every permission, by index.
     assignments: Vec<Vec<Assignment>>,
+    /// `list_credentials` of every known user, by index.
+    credentials: Vec<Vec<Credential>>,
 }
 
 /// What a state-changing use case is asked to do, by index.
 #[derive(Debug, Clone)]
 enum Call {
-    Create { name: usize, kind: UserKind },
+    Create { name: usize, kind: UserKind, key: bool },
     SetActive { target: usize, active: bool },
     Archive { target: usize },
     Assign { permission: usize, target: usize },
     Revoke { permission: usize, assignment: usize },
+    UpdatePermission { permission: usize, grants: Role, rename: Option<usize> },
+    ArchivePermission { permission: usize },
 }
 
 /// What a successful call made that the system must remember.
 #[derive(Debug)]
 enum Effect {
-    Created(User),
+    Created {
+        user: User,
+        key: bool,
+    },
     Changed(User),
     Assigned(Assignment),
+    /// A permission as the use case answered it after changing it.
+    PermissionChanged(Permission),
+    /// `user` (an index) registered `credential` and is now stored as
+    /// `registered`.
+    Registered {
+        user: usize,
+        registered: User,
+        credential: Box<Credential>,
+    },
 }
 
 struct System<S: Store> {
@@ -157,8 +196,15 @@ struct System<S: Store> {
     clock: ManualClock,
     orgs: Vec<OrgId>,
     users: Vec<UserId>,
-    creds: Vec<CredId>,
-    tokens: Vec<String>,
+    /// The `credId` of each user's key, for users created with one.
+    creds: Vec<Option<CredId>>,
+    /// The login token of each user created with a key.
+    tokens: Vec<Option<String>>,
+    /// Every credential of each user as it was stored, oldest first; the
+    /// store must show them with the model's counters.
+    credentials: Vec<Vec<Credential>>,
+    /// Draws the uuids of the credentials the kit registers itself.
+    random: SeededRandom,
     permissions: Vec<PermissionId>,
     assignments: Vec<AssignmentId>,
     /// The outcomes of the last step.
@@ -192,6 +238,8 @@ impl<S: Store> System<S> {
             users: Vec::new(),
             creds: Vec::new(),
             tokens: Vec::new(),
+            credentials: Vec::new(),
+            random: SeededRandom::new(!seed),
             permissions: Vec::new(),
             assignments: Vec::new(),
             last: Vec::new(),
@@ -220,11 +268,13 @@ impl<S: Store> System<S> {
         };
         self.orgs.push(created.org.id.clone());
         self.users.push(created.admin.id.clone());
-        self.creds.push(created.cred_id.clone());
+        self.creds.push(Some(created.cred_id.clone()));
         self.permissions.push(admin_assignment.permission_id.clone());
         self.assignments.push(admin_assignment.assignment_id.clone());
+        let key = self.only_credential(org, &created.admin).await?;
+        self.credentials.push(vec![key]);
         let token = self.login(org, &created.org.id, NAMES[name].0).await?;
-        self.tokens.push(token);
+        self.tokens.push(Some(token));
 
         let admin = self
             .authenticate(org)
@@ -260,10 +310,11 @@ impl<S: Store> System<S> {
             .login_init(name, org.as_str())
             .await
             .map_err(|e| fail(format!("user {user} cannot start a login: {e:?}")))?;
-        if issued.allowed_credentials != [self.creds[user].clone()] {
+        let allowed: Vec<&CredId> = issued.allowed_credentials.iter().map(|c| &c.cred_id).collect();
+        if allowed != [self.creds[user].as_ref().expect("a user who logs in has a key")] {
             return Err(fail(format!(
-                "user {user} may log in with {:?}, not with its one credential {}",
-                issued.allowed_credentials, self.creds[user]
+                "user {user} may log in with {allowed:?}, not with its one credential {:?}",
+                self.creds[user]
             )));
         }
         let assertion = self.assertion(user, &issued.challenge, VALID_SIGNATURE);
@@ -276,20 +327,25 @@ impl<S: Store> System<S> {
     /// The caller behind user `user`'s login token, if it still
     /// authenticates.
     async fn authenticate(&self, user: usize) -> Result<Option<Caller>, TestCaseError> {
-        match self.service.authenticate(&self.tokens[user]).await {
+        let Some(token) = &self.tokens[user] else {
+            return Ok(None);
+        };
+        match self.service.authenticate(token).await {
             Ok(caller) => Ok(Some(caller)),
             Err(app::AuthenticateError::Unauthenticated) => Ok(None),
             Err(app::AuthenticateError::Store(e)) => Err(fail(format!("authenticate: {e}"))),
         }
     }
 
-    /// An answer to `challenge` with user `user`'s credential.
+    /// An answer to `challenge` with user `user`'s key, or with a
+    /// credential nobody has when it has none.
     fn assertion(&self, user: usize, challenge: &Challenge, signature: &[u8]) -> Assertion {
         let client_data = format!(r#"{{"type":"key.get","challenge":"{}"}}"#, challenge.challenge);
         Assertion {
-            cred_id: self.creds[user].as_str().to_owned(),
+            cred_id: self.creds[user].as_ref().map_or(NO_KEY, CredId::as_str).to_owned(),
             client_data: client_data.into_bytes(),
             signature: signature.to_vec(),
+            authenticator_data: None,
         }
     }
 
@@ -319,8 +375,8 @@ impl<S: Store> System<S> {
 
         let mut effects = Vec::new();
         let outcomes = match transition {
-            Transition::Create { caller, name, kind, token } => {
-                let call = Call::Create { name: *name, kind: *kind };
+            Transition::Create { caller, name, kind, key, token } => {
+                let call = Call::Create { name: *name, kind: *kind, key: *key };
                 self.signed(*caller, call, token, &mut effects).await?
             }
             Transition::SetActive { caller, target, active, token } => {
@@ -339,13 +395,34 @@ impl<S: Store> System<S> {
                 let call = Call::Revoke { permission: *permission, assignment: *assignment };
                 self.signed(*caller, call, token, &mut effects).await?
             }
+            Transition::UpdatePermission { caller, permission, grants, rename, token } => {
+                let call = Call::UpdatePermission {
+                    permission: *permission,
+                    grants: *grants,
+                    rename: *rename,
+                };
+                self.signed(*caller, call, token, &mut effects).await?
+            }
+            Transition::ArchivePermission { caller, permission, token } => {
+                let call = Call::ArchivePermission { permission: *permission };
+                self.signed(*caller, call, token, &mut effects).await?
+            }
             Transition::Get { caller, target } => vec![self.get(model, *caller, *target).await?],
             Transition::Stale { target, write } => vec![self.stale(*target, write).await?],
+            Transition::StaleActor { actor, write, ahead } => {
+                vec![self.stale_actor(model, *actor, write, *ahead).await?]
+            }
             Transition::Challenge { user, kind, first } => {
                 self.challenge(model, *user, *kind, first).await?
             }
             Transition::Nonce { nonce, stale } => {
                 vec![self.nonce(*nonce, *stale).await, self.nonce(*nonce, *stale).await]
+            }
+            Transition::Register { user, passkey, count } => {
+                vec![self.register(*user, *passkey, *count, &mut effects).await?]
+            }
+            Transition::Count { user, credential, to } => {
+                vec![self.count(*user, *credential, *to).await?]
             }
         };
         self.last = outcomes;
@@ -411,7 +488,7 @@ impl<S: Store> System<S> {
     /// The request a client would sign for `call`.
     fn request(&self, call: &Call) -> UserActionRequest {
         let (method, path, payload) = match call {
-            Call::Create { name, kind } => (
+            Call::Create { name, kind, .. } => (
                 HttpMethod::Post,
                 "/auth/users".to_owned(),
                 format!(r#"{{"email":"{}","kind":"{kind}"}}"#, NAMES[*name].0),
@@ -440,6 +517,25 @@ impl<S: Store> System<S> {
                 ),
                 String::new(),
             ),
+            Call::UpdatePermission { permission, grants, rename } => {
+                let operations: Vec<String> =
+                    grants.operations().iter().map(|op| format!(r#""{}""#, op.as_str())).collect();
+                let name = rename.map(|n| format!(r#""name":"{}","#, PERMISSION_NAMES[n]));
+                (
+                    HttpMethod::Put,
+                    format!("/permissions/{}", self.permissions[*permission]),
+                    format!(
+                        r#"{{{}"operations":[{}]}}"#,
+                        name.unwrap_or_default(),
+                        operations.join(",")
+                    ),
+                )
+            }
+            Call::ArchivePermission { permission } => (
+                HttpMethod::Put,
+                format!("/permissions/{}/archive", self.permissions[*permission]),
+                r#"{"isArchived":true}"#.to_owned(),
+            ),
         };
         UserActionRequest { method, path, payload }
     }
@@ -459,23 +555,24 @@ impl<S: Store> System<S> {
         };
         let service = &self.service;
         match call {
-            Call::Create { name, kind } => {
+            Call::Create { name, kind, key } => {
                 let request = CreateUserRequest {
                     email: NAMES[*name].0.to_owned(),
                     kind: *kind,
-                    public_key: Some(PUBLIC_KEY.to_owned()),
+                    public_key: key.then(|| PUBLIC_KEY.to_owned()),
                     external_id: None,
                     is_sso_required: false,
                 };
                 match service.create_user(caller, signed, request).await {
                     Ok(user) => {
-                        effects.push(Effect::Created(user));
+                        effects.push(Effect::Created { user, key: *key });
                         Outcome::Done
                     }
                     Err(Create::Access(e)) => access(e),
                     Err(Create::Refused(domain::CreateUserError::UsernameTaken)) => {
                         Outcome::UsernameTaken
                     }
+                    Err(Create::Contended(_)) => Outcome::Contended,
                     Err(Create::Store(e)) => Outcome::StoreFailed(e.to_string()),
                     Err(e) => Outcome::Unexpected(format!("{e:?}")),
                 }
@@ -498,6 +595,7 @@ impl<S: Store> System<S> {
                         Outcome::SelfDeactivate
                     }
                     Err(Change::LastAssigner(_)) => Outcome::LastAssigner,
+                    Err(Change::Contended(_)) => Outcome::Contended,
                     Err(Change::Store(e)) => Outcome::StoreFailed(e.to_string()),
                 }
             }
@@ -515,6 +613,7 @@ impl<S: Store> System<S> {
                         Outcome::SelfArchive
                     }
                     Err(Archive::LastAssigner(_)) => Outcome::LastAssigner,
+                    Err(Archive::Contended(_)) => Outcome::Contended,
                     Err(Archive::Store(e)) => Outcome::StoreFailed(e.to_string()),
                 }
             }
@@ -533,8 +632,11 @@ impl<S: Store> System<S> {
                         }
                         domain::AssignPermissionError::UserNotFound => Outcome::UserNotFound,
                         domain::AssignPermissionError::AlreadyAssigned => Outcome::AlreadyAssigned,
-                        other => Outcome::Unexpected(format!("{other:?}")),
+                        domain::AssignPermissionError::PermissionArchived => {
+                            Outcome::PermissionArchived
+                        }
                     },
+                    Err(Assign::Contended(_)) => Outcome::Contended,
                     Err(Assign::Store(e)) => Outcome::StoreFailed(e.to_string()),
                 }
             }
@@ -552,7 +654,49 @@ impl<S: Store> System<S> {
                         Outcome::AssignmentNotFound
                     }
                     Err(Revoke::LastAssigner(_)) => Outcome::LastAssigner,
+                    Err(Revoke::Contended(_)) => Outcome::Contended,
                     Err(Revoke::Store(e)) => Outcome::StoreFailed(e.to_string()),
+                }
+            }
+            Call::UpdatePermission { permission, grants, rename } => {
+                let id = self.permissions[*permission].as_str();
+                let operations: Vec<String> =
+                    grants.operations().iter().map(|op| op.as_str().to_owned()).collect();
+                let name = rename.map(|n| PERMISSION_NAMES[n]);
+                let updated =
+                    service.update_permission(caller, signed, id, name, Some(&operations)).await;
+                match updated {
+                    Ok(permission) => {
+                        effects.push(Effect::PermissionChanged(permission));
+                        Outcome::Done
+                    }
+                    Err(app::UpdatePermissionError::Access(e)) => access(e),
+                    Err(app::UpdatePermissionError::Refused(refused)) => permission_change(refused),
+                    Err(app::UpdatePermissionError::NameTaken) => Outcome::PermissionNameTaken,
+                    Err(app::UpdatePermissionError::LastAssigner(_)) => Outcome::LastAssigner,
+                    Err(app::UpdatePermissionError::Contended(_)) => Outcome::Contended,
+                    Err(app::UpdatePermissionError::Store(e)) => {
+                        Outcome::StoreFailed(e.to_string())
+                    }
+                    Err(e) => Outcome::Unexpected(format!("{e:?}")),
+                }
+            }
+            Call::ArchivePermission { permission } => {
+                let id = self.permissions[*permission].as_str();
+                match service.archive_permission(caller, signed, id).await {
+                    Ok(permission) => {
+                        effects.push(Effect::PermissionChanged(permission));
+                        Outcome::Done
+                    }
+                    Err(app::ArchivePermissionError::Access(e)) => access(e),
+                    Err(app::ArchivePermissionError::Refused(refused)) => {
+                        permission_change(refused)
+                    }
+                    Err(app::ArchivePermissionError::LastAssigner(_)) => Outcome::LastAssigner,
+                    Err(app::ArchivePermissionError::Contended(_)) => Outcome::Contended,
+                    Err(app::ArchivePermissionError::Store(e)) => {
+                        Outcome::StoreFailed(e.to_string())
+                    }
                 }
             }
         }
@@ -567,35 +711,76 @@ impl<S: Store> System<S> {
     /// answers exactly what the use case stored.
     async fn remember(&mut self, effect: Effect) -> Result<(), TestCaseError> {
         match effect {
-            Effect::Created(user) => {
+            Effect::Created { user, key: false } => {
                 let index = self.users.len();
                 self.users.push(user.id.clone());
                 self.read_back(index, &user).await?;
-                let credentials = self
-                    .store
-                    .list_credentials(&user.id)
-                    .await
-                    .map_err(|e| fail(format!("list_credentials: {e}")))?;
-                let [credential] = &credentials[..] else {
+                let credentials = self.list_credentials(&user.id).await?;
+                if !credentials.is_empty() {
                     return Err(fail(format!(
-                        "new user {index} has credentials {credentials:?}, not the one it was \
-                         created with"
+                        "new user {index}, created without a key, has credentials {credentials:?}"
                     )));
-                };
-                if Some(&credential.uuid) != user.credential_uuid.as_ref() {
-                    return Err(fail(format!("new user {index} has a foreign credential")));
                 }
-                self.creds.push(credential.cred_id.clone());
+                self.creds.push(None);
+                self.tokens.push(None);
+                self.credentials.push(Vec::new());
+            }
+            Effect::Created { user, key: true } => {
+                let index = self.users.len();
+                self.users.push(user.id.clone());
+                self.read_back(index, &user).await?;
+                let credential = self.only_credential(index, &user).await?;
+                self.creds.push(Some(credential.cred_id.clone()));
+                self.credentials.push(vec![credential]);
                 let token = self.login(index, &user.org_id, user.username.as_str()).await?;
-                self.tokens.push(token);
+                self.tokens.push(Some(token));
+            }
+            Effect::Registered { user, registered, credential } => {
+                self.read_back(user, &registered).await?;
+                self.credentials[user].push(*credential);
             }
             Effect::Changed(user) => {
                 let index = self.index_of(&user.id)?;
                 self.read_back(index, &user).await?;
             }
             Effect::Assigned(assignment) => self.assignments.push(assignment.id),
+            Effect::PermissionChanged(permission) => {
+                let found = self.store.find_permission(&permission.id).await;
+                match found {
+                    Ok(Some(found)) => prop_assert_eq!(
+                        sorted(found),
+                        sorted(permission),
+                        "a permission reads back unlike the use case stored it"
+                    ),
+                    other => return Err(fail(format!("a changed permission is gone: {other:?}"))),
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The credentials of `user` the store lists.
+    async fn list_credentials(&self, user: &UserId) -> Result<Vec<Credential>, TestCaseError> {
+        self.store.list_credentials(user).await.map_err(|e| fail(format!("list_credentials: {e}")))
+    }
+
+    /// The one credential new user `index`, `user` as stored, was created
+    /// with, which must be its primary credential.
+    async fn only_credential(
+        &self,
+        index: usize,
+        user: &User,
+    ) -> Result<Credential, TestCaseError> {
+        let credentials = self.list_credentials(&user.id).await?;
+        let [credential] = &credentials[..] else {
+            return Err(fail(format!(
+                "new user {index} has credentials {credentials:?}, not the one it was created with"
+            )));
+        };
+        if Some(&credential.uuid) != user.credential_uuid.as_ref() {
+            return Err(fail(format!("new user {index} has a foreign credential")));
+        }
+        Ok(credential.clone())
     }
 
     fn index_of(&self, id: &UserId) -> Result<usize, TestCaseError> {
@@ -655,6 +840,9 @@ impl<S: Store> System<S> {
             LifecycleState::Active => (LifecycleState::Inactive, AuditKind::UserDeactivated),
             _ => (LifecycleState::Active, AuditKind::UserActivated),
         };
+        if let StaleWrite::Registration(off) = write {
+            return Ok(self.stale_registration(&stored, *off).await);
+        }
         let mut changed = User { state, ..stored.clone() };
         let mut guard = None;
         match write {
@@ -666,6 +854,7 @@ impl<S: Store> System<S> {
             StaleWrite::UserVersion(off) => {
                 changed.version = stored.version.checked_sub(*off).unwrap_or(stored.version + off);
             }
+            StaleWrite::Registration(_) => unreachable!("registrations returned above"),
             StaleWrite::GuardVersion => {
                 let current = match self.store.assigners(&stored.org_id).await {
                     Ok(snapshot) => snapshot.guard,
@@ -683,10 +872,235 @@ impl<S: Store> System<S> {
             actor: stored.id.clone(),
             at: self.clock_now(),
         };
-        Ok(match self.store.update_user(&changed, &event, guard).await {
+        // The user acts on itself, as read: only the version or the guard
+        // under test can refuse the write.
+        let basis = Basis { actor: stored.id.clone(), actor_version: stored.version, guard };
+        Ok(match self.store.update_user(&changed, &event, &basis).await {
             Err(UpdateUserError::Conflict) => Outcome::Conflict,
             Err(UpdateUserError::Store(e)) => Outcome::StoreFailed(e.to_string()),
             Ok(()) => Outcome::Unexpected("the stale write was stored".to_owned()),
+        })
+    }
+
+    /// Registers a new credential of `stored` straight to the store, decided
+    /// on a version `off` from the stored one: the write must lose.
+    async fn stale_registration(&self, stored: &User, off: u64) -> Outcome {
+        // A `credId` no user has, so that only the version can refuse it.
+        let cred_id = format!("stale-{}", self.steps);
+        let credential = self.new_passkey(stored, &cred_id, 0);
+        let changed = User {
+            is_registered: true,
+            credential_uuid: stored.credential_uuid.clone().or(Some(credential.uuid.clone())),
+            version: stored.version.checked_sub(off).unwrap_or(stored.version + off),
+            ..stored.clone()
+        };
+        let event = AuditEvent {
+            kind: AuditKind::CredentialCreated,
+            org_id: stored.org_id.clone(),
+            user_id: stored.id.clone(),
+            permission_id: None,
+            actor: stored.id.clone(),
+            at: self.clock_now(),
+        };
+        match self.store.add_credential(&changed, &credential, &event).await {
+            Err(AddCredentialError::Conflict) => Outcome::Conflict,
+            Err(AddCredentialError::CredIdTaken) => Outcome::CredIdTaken,
+            Err(AddCredentialError::Store(e)) => Outcome::StoreFailed(e.to_string()),
+            Ok(()) => Outcome::Unexpected("the stale registration was stored".to_owned()),
+        }
+    }
+
+    /// Writes `write` straight to the store, decided for user `actor` on a
+    /// version of it that the store does not hold: the write must conflict
+    /// and change nothing, whatever else it would do.
+    async fn stale_actor(
+        &self,
+        model: &Model,
+        actor: usize,
+        write: &ActorWrite,
+        ahead: bool,
+    ) -> Result<Outcome, TestCaseError> {
+        let known = model.users[actor].version;
+        let actor_version = if ahead || known == 0 { known + 1 } else { known - 1 };
+        let basis = Basis { actor: self.users[actor].clone(), actor_version, guard: None };
+        let org = &self.orgs[model.users[actor].org];
+        let at = self.clock_now();
+        let event = |kind, org_id: &OrgId, user_id: &UserId, permission_id| AuditEvent {
+            kind,
+            org_id: org_id.clone(),
+            user_id: user_id.clone(),
+            permission_id,
+            actor: basis.actor.clone(),
+            at,
+        };
+        let stored = || Outcome::Unexpected("a write decided for a stale caller was stored".into());
+        // Names no step uses, so that only the caller's version can refuse
+        // the new records.
+        let fresh = format!("stale{}", self.steps);
+        Ok(match write {
+            ActorWrite::InsertUser => {
+                let user = User {
+                    id: UserId::from_random(&ports::random_array(&self.random)),
+                    org_id: org.clone(),
+                    kind: UserKind::EndUser,
+                    username: Username::parse(&format!("{fresh}@x.io")).expect("a valid name"),
+                    credential_uuid: None,
+                    is_registered: false,
+                    is_service_account: false,
+                    is_sso_required: false,
+                    external_id: None,
+                    state: LifecycleState::Active,
+                    assignments: Vec::new(),
+                    created_at: at,
+                    version: 0,
+                };
+                let event = event(AuditKind::UserCreated, org, &user.id, None);
+                match self.store.insert_user(&user, &[], &event, &basis).await {
+                    Err(InsertUserError::Conflict) => Outcome::Conflict,
+                    Err(InsertUserError::UsernameTaken) => Outcome::UsernameTaken,
+                    Err(InsertUserError::Store(e)) => Outcome::StoreFailed(e.to_string()),
+                    Ok(()) => stored(),
+                }
+            }
+            ActorWrite::UpdateUser { target } => {
+                let current = match self.store.find_user(&self.users[*target]).await {
+                    Ok(Some(current)) => current,
+                    other => return Err(fail(format!("user {target} is not found: {other:?}"))),
+                };
+                // A change that matters, at the target's current version;
+                // an archived user is written as it is, so that no name
+                // can clash.
+                let (state, kind) = match &current.state {
+                    LifecycleState::Active => {
+                        (LifecycleState::Inactive, AuditKind::UserDeactivated)
+                    }
+                    LifecycleState::Inactive => (LifecycleState::Active, AuditKind::UserActivated),
+                    archived => (archived.clone(), AuditKind::UserArchived),
+                };
+                let event = event(kind, &current.org_id, &current.id, None);
+                let changed = User { state, ..current };
+                match self.store.update_user(&changed, &event, &basis).await {
+                    Err(UpdateUserError::Conflict) => Outcome::Conflict,
+                    Err(UpdateUserError::Store(e)) => Outcome::StoreFailed(e.to_string()),
+                    Ok(()) => stored(),
+                }
+            }
+            ActorWrite::InsertPermission => {
+                let id = PermissionId::from_random(&ports::random_array(&self.random));
+                let event =
+                    event(AuditKind::PermissionCreated, org, &basis.actor, Some(id.clone()));
+                let permission = Permission {
+                    id,
+                    org_id: org.clone(),
+                    name: PermissionName::parse(&fresh).expect("a valid permission name"),
+                    operations: vec![Operation::ReadUser],
+                    is_immutable: false,
+                    is_archived: false,
+                    created_at: at,
+                    updated_at: at,
+                    version: 0,
+                };
+                match self.store.insert_permission(&permission, &event, &basis).await {
+                    Err(InsertPermissionError::Conflict) => Outcome::Conflict,
+                    Err(InsertPermissionError::NameTaken) => Outcome::PermissionNameTaken,
+                    Err(InsertPermissionError::Store(e)) => Outcome::StoreFailed(e.to_string()),
+                    Ok(()) => stored(),
+                }
+            }
+            ActorWrite::UpdatePermission { permission } => {
+                let id = &self.permissions[*permission];
+                let current = match self.store.find_permission(id).await {
+                    Ok(Some(current)) => current,
+                    other => {
+                        return Err(fail(format!("permission {permission} is gone: {other:?}")));
+                    }
+                };
+                let kind = AuditKind::PermissionUpdated;
+                let event = event(kind, &current.org_id, &basis.actor, Some(id.clone()));
+                // Operations no role has, so that the holders' rights change.
+                let operations = vec![Operation::ReadUser, Operation::CreatePermission];
+                let changed = Permission { operations, updated_at: at, ..current };
+                match self.store.update_permission(&changed, &event, &basis).await {
+                    Err(UpdatePermissionError::Conflict) => Outcome::Conflict,
+                    Err(UpdatePermissionError::NameTaken) => Outcome::PermissionNameTaken,
+                    Err(UpdatePermissionError::Store(e)) => Outcome::StoreFailed(e.to_string()),
+                    Ok(()) => stored(),
+                }
+            }
+        })
+    }
+
+    /// A new `Fido2` credential of `user` with this `credId`, made now.
+    fn new_passkey(&self, user: &User, cred_id: &str, count: u32) -> Credential {
+        let uuid = CredentialUuid::from_random(&ports::random_array(&self.random));
+        Credential {
+            cred_id: CredId::parse(cred_id).expect("the kit's credential ids are valid"),
+            user_id: user.id.clone(),
+            org_id: user.org_id.clone(),
+            kind: CredentialKind::Fido2,
+            name: format!("{cred_id} of {}", user.username),
+            // A COSE key of the uuid's bytes: each credential has its own.
+            public_key_pem: cose_marker_pem(uuid.as_str().as_bytes()),
+            sign_count: count,
+            relying_party_id: Some(RELYING_PARTY.to_owned()),
+            origin: Some(ORIGIN.to_owned()),
+            is_active: true,
+            created_at: self.clock_now(),
+            uuid,
+        }
+    }
+
+    /// Registers passkey `passkey` to user `user`, as the registration use
+    /// case would once the ceremony checked out: the domain decides for the
+    /// user as the caller, then the store adds the credential.
+    async fn register(
+        &self,
+        user: usize,
+        passkey: usize,
+        count: u32,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Outcome, TestCaseError> {
+        let stored = match self.store.find_user(&self.users[user]).await {
+            Ok(Some(stored)) => stored,
+            other => return Err(fail(format!("user {user} is not found: {other:?}"))),
+        };
+        let Some(caller) = Caller::from_token_subject(stored.clone(), &stored.org_id) else {
+            return Ok(Outcome::Unauthenticated);
+        };
+        let credential = self.new_passkey(&stored, &passkey_cred_id(passkey), count);
+        let (registered, event) =
+            domain::register_credential(&caller, &credential, self.clock_now())
+                .map_err(|e| fail(format!("the kit's registration is refused: {e}")))?;
+        Ok(match self.store.add_credential(&registered, &credential, &event).await {
+            Ok(()) => {
+                let registered = User { version: registered.version + 1, ..registered };
+                let credential = Box::new(credential);
+                effects.push(Effect::Registered { user, registered, credential });
+                Outcome::Done
+            }
+            Err(AddCredentialError::CredIdTaken) => Outcome::CredIdTaken,
+            Err(AddCredentialError::Conflict) => Outcome::Conflict,
+            Err(AddCredentialError::Store(e)) => Outcome::StoreFailed(e.to_string()),
+        })
+    }
+
+    /// Raises the counter of user `user`'s credential `credential` as `to`
+    /// says, from the counter the last full read showed.
+    async fn count(
+        &self,
+        user: usize,
+        credential: usize,
+        to: CountTo,
+    ) -> Result<Outcome, TestCaseError> {
+        let shown = self
+            .current
+            .as_ref()
+            .and_then(|read| read.credentials.get(user)?.get(credential))
+            .ok_or_else(|| fail(format!("user {user} has no credential {credential}")))?;
+        Ok(match self.store.advance_sign_count(&shown.uuid, to.from(shown.sign_count)).await {
+            Ok(true) => Outcome::Done,
+            Ok(false) => Outcome::CountNotRaised,
+            Err(e) => Outcome::StoreFailed(e.to_string()),
         })
     }
 
@@ -758,10 +1172,11 @@ impl<S: Store> System<S> {
                 }
             }
         };
-        if !issued.allowed_credentials.contains(&self.creds[subject]) {
+        let allowed: Vec<&CredId> = issued.allowed_credentials.iter().map(|c| &c.cred_id).collect();
+        let held: Vec<&CredId> = self.credentials[subject].iter().map(|c| &c.cred_id).collect();
+        if allowed != held {
             return Err(fail(format!(
-                "the challenge of user {subject} does not allow its credential {}",
-                self.creds[subject]
+                "the challenge of user {subject} allows {allowed:?}, not its credentials {held:?}"
             )));
         }
 
@@ -818,7 +1233,11 @@ impl<S: Store> System<S> {
             assigners: Vec::new(),
             permissions: Vec::new(),
             assignments: Vec::new(),
+            credentials: Vec::new(),
         };
+        for id in &self.users {
+            snapshot.credentials.push(self.list_credentials(id).await?);
+        }
         for org in &self.orgs {
             snapshot.listed.push(self.walk(org, &by_id).await?);
             let events = store.events(org).await.map_err(|e| fail(format!("events: {e}")))?;
@@ -829,18 +1248,11 @@ impl<S: Store> System<S> {
             snapshot.assigners.push(assigners);
         }
         for (index, id) in self.permissions.iter().enumerate() {
-            // No step changes a permission itself: read them once.
-            match &self.current {
-                Some(current) => snapshot.permissions.push(current.permissions[index].clone()),
-                None => match store.find_permission(id).await {
-                    Ok(Some(mut permission)) => {
-                        permission.operations.sort();
-                        snapshot.permissions.push(permission);
-                    }
-                    other => {
-                        return Err(fail(format!("permission {index} is not found: {other:?}")));
-                    }
-                },
+            match store.find_permission(id).await {
+                Ok(Some(permission)) => snapshot.permissions.push(sorted(permission)),
+                other => {
+                    return Err(fail(format!("permission {index} is not found: {other:?}")));
+                }
             }
             let mut assignments = store
                 .list_assignments(id)
@@ -937,6 +1349,7 @@ impl<S: Store> System<S> {
         }
         self.check_orgs(model, &now).await?;
         self.check_permissions(model, &now)?;
+        self.check_credentials(model, &now).await?;
         self.current = Some(now);
         Ok(())
     }
@@ -1028,20 +1441,62 @@ impl<S: Store> System<S> {
         Ok(())
     }
 
+    /// Every user's credentials are those it was created with or
+    /// registered, oldest first, each with the model's counter, and a
+    /// `credId` finds the user's own credential only.
+    async fn check_credentials(&self, model: &Model, now: &Snapshot) -> Result<(), TestCaseError> {
+        // One passkey a step, so that a few steps look up every one.
+        let passkey = self.steps % PASSKEYS;
+        for (index, listed) in now.credentials.iter().enumerate() {
+            let known = &model.users[index].credentials;
+            if known.len() != self.credentials[index].len() {
+                return Err(fail(format!("the kit lost track of user {index}'s credentials")));
+            }
+            let expected: Vec<Credential> = self.credentials[index]
+                .iter()
+                .zip(known)
+                .map(|(stored, model)| Credential {
+                    sign_count: model.sign_count,
+                    ..stored.clone()
+                })
+                .collect();
+            prop_assert_eq!(listed, &expected, "the credentials of user {} differ", index);
+
+            let cred_id = CredId::parse(&passkey_cred_id(passkey)).expect("a valid credential id");
+            let found = self
+                .store
+                .find_credential(&self.users[index], &cred_id)
+                .await
+                .map_err(|e| fail(format!("find_credential: {e}")))?;
+            let held = known.iter().position(|c| c.passkey == Some(passkey));
+            prop_assert_eq!(
+                found.as_ref(),
+                held.map(|i| &expected[i]),
+                "user {} finds {} as another credential",
+                index,
+                cred_id
+            );
+        }
+        Ok(())
+    }
+
     fn check_permissions(&self, model: &Model, now: &Snapshot) -> Result<(), TestCaseError> {
         for (index, permission) in now.permissions.iter().enumerate() {
-            let role = permission_role(index);
-            let mut operations = role.operations().to_vec();
+            let known = &model.permissions[index];
+            let mut operations = known.grants.operations().to_vec();
             operations.sort();
             let org = &self.orgs[permission_org(index)];
             let as_expected = permission.id == self.permissions[index]
                 && &permission.org_id == org
-                && permission.name.as_str() == role.name()
+                && permission.name.as_str() == known.name
                 && permission.operations == operations
-                && !permission.is_archived
-                && permission.is_immutable == (index % ROLES.len() == 0);
+                && permission.is_archived == known.archived
+                && permission.is_immutable == (permission_role(index) == Role::OrgAdmin)
+                && permission.version == known.version;
             if !as_expected {
-                return Err(fail(format!("permission {index} reads {permission:?}")));
+                return Err(fail(format!(
+                    "permission {index} reads {permission:?}, model {known:?}"
+                )));
             }
 
             let mut expected: Vec<(AssignmentId, UserId)> = (0..model.assignments.len())
@@ -1095,13 +1550,13 @@ impl<S: Store> System<S> {
                 .assignments_of(index)
                 .map(|a| {
                     let permission = model.assignments[a].permission;
-                    let role = permission_role(permission);
-                    let mut operations = role.operations().to_vec();
+                    let known = &model.permissions[permission];
+                    let mut operations = known.grants.operations().to_vec();
                     operations.sort();
                     (
                         self.assignments[a].clone(),
                         self.permissions[permission].clone(),
-                        role.name().to_owned(),
+                        known.name.to_owned(),
                         operations,
                     )
                 })
@@ -1115,7 +1570,11 @@ impl<S: Store> System<S> {
             (user.kind != expected.kind, "kind"),
             (life != expected.life, "lifecycle state"),
             (user.version != expected.version, "version"),
-            (!user.is_registered || user.credential_uuid.is_none(), "credential"),
+            (user.is_registered == expected.credentials.is_empty(), "registration"),
+            (
+                user.credential_uuid.as_ref() != self.credentials[index].first().map(|c| &c.uuid),
+                "primary credential",
+            ),
             (held != should_hold, "assignments"),
         ];
         let wrong: Vec<&str> =
@@ -1149,6 +1608,7 @@ fn unchanged(before: &Snapshot, now: &Snapshot) -> Result<(), TestCaseError> {
         (before.assigners != now.assigners, "assigners or guard version"),
         (before.permissions != now.permissions, "permissions"),
         (before.assignments != now.assignments, "assignments"),
+        (before.credentials != now.credentials, "credentials"),
     ];
     let changed: Vec<&str> = parts.iter().filter(|(c, _)| *c).map(|(_, what)| *what).collect();
     if changed.is_empty() {
@@ -1183,8 +1643,24 @@ fn variant(name: usize, turn: usize) -> &'static str {
     spellings[turn % spellings.len()]
 }
 
+/// A permission with its operations in a fixed order, which the ports
+/// leave open.
+fn sorted(mut permission: Permission) -> Permission {
+    permission.operations.sort();
+    permission
+}
+
+fn permission_change(refused: domain::PermissionChangeError) -> Outcome {
+    match refused {
+        domain::PermissionChangeError::NotFound => Outcome::PermissionNotFound,
+        domain::PermissionChangeError::Immutable => Outcome::PermissionImmutable,
+        domain::PermissionChangeError::Archived => Outcome::PermissionArchived,
+    }
+}
+
 fn access(error: app::AccessError) -> Outcome {
     match error {
+        app::AccessError::Unauthenticated => Outcome::Unauthenticated,
         app::AccessError::NotAuthorized(_) => Outcome::NotAuthorized,
         app::AccessError::UserAction(domain::UserActionError::MissingOrInvalid) => {
             Outcome::UserActionInvalid

@@ -99,6 +99,8 @@ async fn every_endpoint_with_a_body_refuses_a_malformed_one() {
         (Method::POST, "/auth/action/init".to_owned()),
         (Method::POST, "/auth/action".to_owned()),
         (Method::POST, "/auth/users".to_owned()),
+        (Method::POST, "/auth/credentials/init".to_owned()),
+        (Method::POST, "/auth/credentials".to_owned()),
         (Method::POST, "/permissions".to_owned()),
         (Method::PUT, format!("/permissions/{readers}")),
         (Method::POST, format!("/permissions/{readers}/assignments")),
@@ -148,7 +150,12 @@ async fn bad_fields_of_a_new_user_are_named() {
         ),
         bad(
             user(json!({"kind": 1})),
-            "invalid kind: invalid type: integer `1`, expected string or map",
+            "invalid kind: invalid type: integer `1`, expected a user kind name as a string",
+        ),
+        // serde would read a unit variant from a map too.
+        bad(
+            user(json!({"kind": {"EndUser": null}})),
+            "invalid kind: invalid type: map, expected a user kind name as a string",
         ),
         bad(
             user(json!({"publicKey": 42})),
@@ -164,6 +171,31 @@ async fn bad_fields_of_a_new_user_are_named() {
         ),
         bad(user(json!({"email": "nobody"})), "email must have the form name@domain"),
         bad(user(json!({})) + " {}", "request body is not valid JSON: trailing characters"),
+        bad(
+            user(json!({"email": "ja\u{0}ne@a.example"})),
+            "email must not contain white space or control characters",
+        ),
+        bad(
+            user(json!({"email": "ja\u{200b}ne@a.example"})),
+            "email must not contain Unicode format characters such as zero-width spaces, soft \
+             hyphens or bidi controls",
+        ),
+        bad(
+            user(json!({"externalId": "crm\u{0}42"})),
+            "externalId must not contain control characters",
+        ),
+        bad(
+            user(json!({"externalId": "crm\n42"})),
+            "externalId must not contain control characters",
+        ),
+        bad(
+            user(json!({"externalId": "crm\u{9b}42"})),
+            "externalId must not contain control characters",
+        ),
+        bad(
+            user(json!({"externalId": "x".repeat(257)})),
+            "externalId is longer than 256 characters",
+        ),
     ];
 
     check(&app, &admin, Method::POST, "/auth/users", cases).await;
@@ -204,9 +236,114 @@ async fn bad_fields_of_a_user_action_request_are_named() {
             init(json!({"userActionServerKind": "Other"})),
             "invalid userActionServerKind: unknown variant `Other`, expected `Api` or `Staff`",
         ),
+        bad(
+            init(json!({"userActionHttpMethod": {"DELETE": null}})),
+            "invalid userActionHttpMethod: invalid type: map, expected an HTTP method name as a \
+             string",
+        ),
+        bad(
+            init(json!({"userActionServerKind": {"Api": null}})),
+            "invalid userActionServerKind: invalid type: map, expected a server kind name as a \
+             string",
+        ),
+        bad(
+            init(json!({"userActionPayload": "{\"email\": \"\u{0}\"}"})),
+            "userActionPayload must not contain NUL characters",
+        ),
+        bad(
+            init(json!({"userActionHttpPath": "/auth/users/x\u{0}"})),
+            "userActionHttpPath must not contain white space or control characters",
+        ),
+        bad(
+            init(json!({"userActionHttpPath": "/auth/users/a b"})),
+            "userActionHttpPath must not contain white space or control characters",
+        ),
+        bad(
+            init(json!({"userActionHttpPath": "/auth/users\r\nX-Evil: 1"})),
+            "userActionHttpPath must not contain white space or control characters",
+        ),
     ];
 
     check(&app, &admin, Method::POST, "/auth/action/init", cases).await;
+}
+
+#[tokio::test]
+async fn bad_fields_of_a_credential_registration_are_named() {
+    let app = TestApp::new().await;
+    let (admin, _) = fixture(&app).await;
+    let init = vec![
+        bad("{}", "invalid request body: missing field `kind`"),
+        bad(
+            r#"{"kind": "Retina"}"#,
+            "invalid kind: unknown variant `Retina`, expected one of `Key`, `Fido2`, \
+             `Password`, `Totp`, `RecoveryKey`, `PasswordProtectedKey`",
+        ),
+        bad(r#"{"kind": "Totp"}"#, "credential kind Totp is not supported; Key and Fido2 are"),
+        bad(
+            r#"{"kind": 2}"#,
+            "invalid kind: invalid type: integer `2`, expected a credential kind name as a string",
+        ),
+        bad(
+            r#"{"kind": {"Key": null}}"#,
+            "invalid kind: invalid type: map, expected a credential kind name as a string",
+        ),
+    ];
+    let create = |change: Value| {
+        let mut body = json!({
+            "credentialKind": "Fido2",
+            "credentialInfo": {"credId": "abc", "clientData": "e30", "attestationData": "oA"},
+            "credentialName": "passkey",
+            "challengeIdentifier": "unknown",
+        });
+        body.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+        body.to_string()
+    };
+    let info = |change: Value| {
+        let mut info = json!({"credId": "abc", "clientData": "e30", "attestationData": "oA"});
+        info.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+        create(json!({"credentialInfo": info}))
+    };
+    let register = vec![
+        bad(r#"{"credentialKind": "Key"}"#, "invalid request body: missing field `credentialInfo`"),
+        bad(
+            create(json!({"credentialKind": "Password"})),
+            "credential kind Password is not supported; Key and Fido2 are",
+        ),
+        bad(
+            create(json!({"credentialName": null})),
+            "invalid credentialName: invalid type: null, expected a string",
+        ),
+        bad(
+            create(json!({"credentialInfo": {"credId": "abc"}})),
+            "invalid credentialInfo: missing field `clientData`",
+        ),
+        bad(info(json!({"clientData": "%%"})), "credentialInfo.clientData is not valid base64url"),
+        bad(
+            info(json!({"attestationData": "!"})),
+            "credentialInfo.attestationData is not valid base64url",
+        ),
+        // serde would read a struct from an array of its fields in order.
+        bad(
+            create(json!({"credentialInfo": ["abc", "e30", "oA"]})),
+            "invalid credentialInfo: invalid type: sequence, expected a JSON object with credId, \
+             clientData and attestationData",
+        ),
+        bad(
+            create(json!({"credentialKind": {"Fido2": null}})),
+            "invalid credentialKind: invalid type: map, expected a credential kind name as a \
+             string",
+        ),
+        // Well-formed, but for a challenge that was never issued.
+        bad(create(json!({})), "challenge is not valid"),
+        // Not even the shape of an identifier this server issues.
+        bad(create(json!({"challengeIdentifier": "a\u{0}b"})), "challenge is not valid"),
+        bad(create(json!({"challengeIdentifier": ""})), "challenge is not valid"),
+        bad(create(json!({"challengeIdentifier": "abc="})), "challenge is not valid"),
+        bad(create(json!({"challengeIdentifier": "x".repeat(129)})), "challenge is not valid"),
+    ];
+
+    check(&app, &admin, Method::POST, "/auth/credentials/init", init).await;
+    check(&app, &admin, Method::POST, "/auth/credentials", register).await;
 }
 
 #[tokio::test]
@@ -260,6 +397,12 @@ fn assertion(session: &Session, challenge: &Value, changes: Value) -> Value {
     first_factor
 }
 
+/// `first_factor` with its `kind` replaced by `kind`.
+fn with_kind(mut first_factor: Value, kind: Value) -> Value {
+    first_factor["kind"] = kind;
+    first_factor
+}
+
 /// The credential assertions that are malformed or do not verify, with
 /// what each must be answered.
 fn bad_assertions(session: &Session, challenge: &Value) -> Vec<(Value, Reply)> {
@@ -272,6 +415,14 @@ fn bad_assertions(session: &Session, challenge: &Value) -> Vec<(Value, Reply)> {
     let field =
         |name: &str| format!("firstFactor.credentialAssertion.{name} is not valid base64url");
     let not_ours = json!({"type": "key.get", "challenge": "not the challenge"}).to_string();
+    let nul_origin =
+        json!({"type": "key.get", "challenge": challenge["challenge"], "origin": "https://a\u{0}"})
+            .to_string();
+    let members = |first_factor: Value| {
+        let assertion = &first_factor["credentialAssertion"];
+        json!([assertion["credId"], assertion["clientData"], assertion["signature"], null])
+    };
+    let first_factor = "a JSON object with kind and credentialAssertion";
     vec![
         (
             assertion(session, challenge, json!({"signature": "not base64url!"})),
@@ -311,7 +462,43 @@ fn bad_assertions(session: &Session, challenge: &Value) -> Vec<(Value, Reply)> {
             json!({"kind": "Password", "credentialAssertion": {}}),
             error(
                 StatusCode::BAD_REQUEST,
-                "invalid firstFactor.kind: unknown variant `Password`, expected `Key`",
+                "invalid firstFactor.kind: unknown variant `Password`, expected `Key` or `Fido2`",
+            ),
+        ),
+        (
+            session.user.key.answer_with(challenge, &nul_origin),
+            error(StatusCode::BAD_REQUEST, "clientData origin must not contain control characters"),
+        ),
+        // serde would read a struct from an array of its fields in order,
+        // and an internally tagged enum from an array led by its tag.
+        (
+            json!({"kind": "Key", "credentialAssertion": members(session.user.key.answer(challenge))}),
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid firstFactor: invalid type: sequence, expected a JSON object with credId, \
+                 clientData and signature",
+            ),
+        ),
+        (
+            json!(["Key", session.user.key.answer(challenge)["credentialAssertion"]]),
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid firstFactor: invalid type: sequence, expected {first_factor}"),
+            ),
+        ),
+        // The tag is read by serde's own code, which names no Rust type.
+        (
+            with_kind(session.user.key.answer(challenge), json!({"Key": null})),
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid firstFactor.kind: invalid type: map, expected variant identifier",
+            ),
+        ),
+        (
+            with_kind(session.user.key.answer(challenge), json!(0)),
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid firstFactor.kind: invalid type: integer `0`, expected variant identifier",
             ),
         ),
     ]
@@ -357,6 +544,57 @@ async fn a_malformed_or_unverifiable_user_action_assertion_is_refused_and_earns_
     assert_eq!(app.org_snapshot(&admin).await, before);
 }
 
+/// The `Fido2` assertions that are malformed, with what each must be
+/// answered. Nothing is registered: the shapes are refused before any
+/// credential is looked up, or the unknown credential fails to verify.
+fn bad_fido2_assertions() -> Vec<(Value, Reply)> {
+    let assertion = |changes: Value| {
+        let mut members = json!({
+            "credId": "abc",
+            "clientData": URL_SAFE_NO_PAD.encode(r#"{"type":"webauthn.get","challenge":"x"}"#),
+            "authenticatorData": URL_SAFE_NO_PAD.encode([0; 37]),
+            "signature": URL_SAFE_NO_PAD.encode([0x30, 0]),
+        });
+        members.as_object_mut().unwrap().extend(changes.as_object().unwrap().clone());
+        json!({"kind": "Fido2", "credentialAssertion": members})
+    };
+    let bad = |message: &str| error(StatusCode::BAD_REQUEST, message);
+    vec![
+        (
+            assertion(json!({"authenticatorData": "not base64url!"})),
+            bad("firstFactor.credentialAssertion.authenticatorData is not valid base64url"),
+        ),
+        (
+            json!({"kind": "Fido2", "credentialAssertion": {"credId": "abc", "clientData": "e30",
+                "signature": "MAA"}}),
+            bad("invalid firstFactor: missing field `authenticatorData`"),
+        ),
+        (
+            assertion(json!({"userHandle": 5})),
+            bad("invalid firstFactor: invalid type: integer `5`, expected a string"),
+        ),
+        (assertion(json!({})), error(StatusCode::UNAUTHORIZED, "invalid signature")),
+    ]
+}
+
+#[tokio::test]
+async fn a_malformed_fido2_assertion_is_refused_and_issues_no_token() {
+    let app = TestApp::new().await;
+    let admin = app.login(&app.admin_a).await;
+    let before = app.org_snapshot(&admin).await;
+
+    for (first_factor, expected) in bad_fido2_assertions() {
+        let challenge = app.login_challenge(&app.admin_a).await;
+        let reply = app.complete_login(&challenge, first_factor.clone()).await;
+        assert_eq!(reply, expected, "login: {first_factor}");
+
+        let challenge = app.action_challenge(&admin, Method::POST, "/auth/users", "{}").await;
+        let reply = app.complete_action(&admin, &challenge, first_factor.clone()).await;
+        assert_eq!(reply, expected, "action: {first_factor}");
+    }
+    assert_eq!(app.org_snapshot(&admin).await, before);
+}
+
 #[tokio::test]
 async fn bad_login_requests_are_named() {
     let app = TestApp::new().await;
@@ -382,4 +620,50 @@ async fn bad_login_requests_are_named() {
 
         assert_eq!(reply, error(StatusCode::BAD_REQUEST, message), "{body}");
     }
+}
+
+/// Identifiers no challenge this server issues could have, among them the
+/// issued `identifier` with a NUL after it, which a store that cuts text
+/// at a NUL would take for the issued one.
+fn impossible_challenge_ids(identifier: &Value) -> Vec<String> {
+    let issued = identifier.as_str().unwrap();
+    vec![
+        format!("{issued}\u{0}"),
+        "a\u{0}b".to_owned(),
+        String::new(),
+        format!("{issued} "),
+        format!("{issued}="),
+        "é".to_owned(),
+        "x".repeat(domain::MAX_CHALLENGE_ID_CHARS + 1),
+    ]
+}
+
+#[tokio::test]
+async fn a_challenge_identifier_no_challenge_could_have_is_not_valid_and_takes_nothing() {
+    let app = TestApp::new().await;
+    let admin = app.login(&app.admin_a).await;
+    let login = app.login_challenge(&app.admin_a).await;
+    let action = app.action_challenge(&admin, Method::POST, "/auth/users", "{}").await;
+    let not_valid = error(StatusCode::BAD_REQUEST, "challenge is not valid");
+    let before = app.org_snapshot(&admin).await;
+
+    for identifier in impossible_challenge_ids(&login["challengeIdentifier"]) {
+        let mut answered = login.clone();
+        answered["challengeIdentifier"] = json!(identifier);
+        let reply = app.complete_login(&answered, admin.user.key.answer(&login)).await;
+        assert_eq!(reply, not_valid, "login with {identifier:?}");
+    }
+    for identifier in impossible_challenge_ids(&action["challengeIdentifier"]) {
+        let mut answered = action.clone();
+        answered["challengeIdentifier"] = json!(identifier);
+        let reply = app.complete_action(&admin, &answered, admin.user.key.answer(&action)).await;
+        assert_eq!(reply, not_valid, "action with {identifier:?}");
+    }
+
+    // Neither issued challenge was taken by the attempts.
+    let (status, body) = app.complete_login(&login, admin.user.key.answer(&login)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.complete_action(&admin, &action, admin.user.key.answer(&action)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.org_snapshot(&admin).await, before);
 }

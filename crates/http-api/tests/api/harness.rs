@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use domain::{Duration, OrgName, Timestamp, User, UserId, Username};
+use domain::{Credential, Duration, OrgName, RelyingParty, Timestamp, User, UserId, Username};
 use http_body_util::BodyExt;
 use ports::{AuditLog, Clock, PermissionRepository, Randomness, UserRepository};
 use serde_json::{Value, json};
@@ -88,6 +88,11 @@ impl UserKey {
         format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
     }
 
+    /// A DER ECDSA signature over `message`.
+    pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.0.sign(&SystemRandom::new(), message).unwrap().as_ref().to_vec()
+    }
+
     /// The first factor the official SDK's key signer sends for a challenge
     /// answer: it signs `{"type":"key.get","challenge":...}`.
     pub(crate) fn answer(&self, challenge: &Value) -> Value {
@@ -145,10 +150,19 @@ impl TestApp {
 
     /// A fresh app whose router is built with `options`.
     pub(crate) async fn with_options(options: http_api::ApiOptions) -> TestApp {
+        TestApp::with_relying_party(options, None).await
+    }
+
+    /// A fresh app whose router is built with `options`, accepting `Fido2`
+    /// credentials of `relying_party` (the service's default when `None`).
+    pub(crate) async fn with_relying_party(
+        options: http_api::ApiOptions,
+        relying_party: Option<RelyingParty>,
+    ) -> TestApp {
         let store = MemoryStore::new();
         let clock = Arc::new(AtomicI64::new(START_MILLIS));
         let tokens = JwtTokens::from_pkcs8(&auth_token::generate_signing_key()).unwrap();
-        let service = Arc::new(Service::<TestPorts>::new(
+        let mut service = Service::<TestPorts>::new(
             store.clone(),
             store.clone(),
             store.clone(),
@@ -156,7 +170,11 @@ impl TestApp {
             tokens,
             TestClock(clock.clone()),
             OsRandom,
-        ));
+        );
+        if let Some(relying_party) = relying_party {
+            service = service.with_relying_party(relying_party);
+        }
+        let service = Arc::new(service);
         let admin_a = create_org(&service, "Org A", "admin@a.example").await;
         let admin_b = create_org(&service, "Org B", "admin@b.example").await;
         let router = http_api::router(service, options);
@@ -406,6 +424,20 @@ impl TestApp {
         self.store.find_user(&id).await.unwrap().unwrap()
     }
 
+    /// A stored credential of `user`, by its `credentialUuid`.
+    pub(crate) async fn stored_credential(&self, user: &TestUser, uuid: &str) -> Credential {
+        let id = UserId::parse(&user.id).unwrap();
+        let credentials = self.store.list_credentials(&id).await.unwrap();
+        credentials.into_iter().find(|c| c.uuid.as_str() == uuid).unwrap()
+    }
+
+    /// What `GET /auth/credentials` lists for the session's user.
+    pub(crate) async fn listed_credentials(&self, session: &Session) -> Vec<Value> {
+        let (status, list) = self.get(session, "/auth/credentials").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list["items"].as_array().unwrap().clone()
+    }
+
     /// `GET path` with the session's login token.
     pub(crate) async fn get(&self, session: &Session, path: &str) -> Reply {
         self.call(Method::GET, path, Some(&session.token), None, "").await
@@ -503,7 +535,8 @@ impl TestApp {
     }
 
     /// What the org of `reader` looks like through the API: its users, its
-    /// permissions and their assignments, and how many audit events it has.
+    /// permissions and their assignments, the reader's own credentials, and
+    /// how many audit events it has.
     /// A refused change must leave it as it was.
     pub(crate) async fn org_snapshot(&self, reader: &Session) -> Value {
         let (status, users) = self.get(reader, "/auth/users?limit=200").await;
@@ -521,6 +554,7 @@ impl TestApp {
             "users": users,
             "permissions": permissions,
             "assignments": assignments,
+            "readersCredentials": self.listed_credentials(reader).await,
             "auditEvents": self.audit_event_count(&reader.user).await,
         })
     }

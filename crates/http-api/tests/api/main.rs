@@ -5,12 +5,16 @@
 
 mod archive;
 mod bad_input;
+mod credentials;
 mod errors;
+mod fido2;
 mod guard;
 mod harness;
+mod in_flight;
 mod lifecycle;
 mod login;
 mod nonce;
+mod passkey;
 mod permissions;
 mod security;
 mod served;

@@ -182,6 +182,8 @@ async fn a_malformed_nonce_is_refused() {
         ("bad date", encode(&json!({"uuid": uuid(), "date": "last tuesday"}))),
         ("no time zone", encode(&json!({"uuid": uuid(), "date": "2023-11-14T22:13:20"}))),
         ("no date", encode(&json!({"uuid": uuid()}))),
+        ("uuid with a NUL", encode(&json!({"uuid": format!("{}\u{0}", uuid()), "date": date}))),
+        ("uuid with a newline", encode(&json!({"uuid": format!("a\n{}", uuid()), "date": date}))),
     ];
 
     for (what, nonce) in malformed {
@@ -227,6 +229,23 @@ async fn a_login_never_needs_a_nonce_but_a_sent_one_is_checked() {
             .await;
 
     assert_eq!(refused, error(StatusCode::BAD_REQUEST, INVALID));
+}
+
+#[tokio::test]
+async fn a_nonce_whose_uuid_has_a_control_character_is_refused_before_a_login() {
+    let app = TestApp::new().await;
+    let login_init = json!({"username": app.admin_a.email, "orgId": app.admin_a.org_id});
+    let login_init = login_init.to_string();
+    let date = iso_date(app.now());
+
+    for controlled in [format!("{}\u{0}", uuid()), format!("\u{7f}{}", uuid())] {
+        let nonce = encode(&json!({"uuid": controlled, "date": date}));
+        let headers = [("x-dfns-nonce", nonce.as_str())];
+
+        let refused = send(&app, Method::POST, "/auth/login/init", &headers, &login_init).await;
+
+        assert_eq!(refused, error(StatusCode::BAD_REQUEST, INVALID), "{controlled:?}");
+    }
 }
 
 #[tokio::test]

@@ -127,3 +127,28 @@ async fn a_valid_user_action_for_an_unknown_target_is_answered_user_not_found() 
 
     assert_eq!(reply, error(StatusCode::NOT_FOUND, "user not found"));
 }
+
+#[tokio::test]
+async fn a_bad_external_id_is_refused_after_the_permission_and_before_the_user_action() {
+    let app = TestApp::new().await;
+    let admin = app.login(&app.admin_a).await;
+    let reader = app.create_user_holding(&admin, "r@a.example", &["Auth:Users:Read"]).await;
+    let reader = app.login(&reader).await;
+    let body = serde_json::json!({
+        "email": "jane@a.example",
+        "kind": "EndUser",
+        "externalId": "crm\u{0}42",
+    })
+    .to_string();
+    let before = app.org_snapshot(&admin).await;
+
+    let denied =
+        app.call(Method::POST, "/auth/users", Some(&reader.token), None, body.clone()).await;
+    let unsigned = app.call(Method::POST, "/auth/users", Some(&admin.token), None, body).await;
+
+    let operation = "Auth:Users:Create";
+    assert_eq!(denied, error(StatusCode::FORBIDDEN, &not_authorized(&reader.user.id, operation)));
+    let bad = "externalId must not contain control characters";
+    assert_eq!(unsigned, error(StatusCode::BAD_REQUEST, bad));
+    assert_eq!(app.org_snapshot(&admin).await, before);
+}

@@ -28,7 +28,7 @@ fn later(seconds: i64) -> Timestamp {
 /// Inserts an active user of `org` without assignments.
 async fn member(store: &MemoryStore, org: &NewOrg, seed: u32, username: &str) -> User {
     let member = user(&org.id, seed, username);
-    store.insert_user(&member, &[], &created(&member)).await.unwrap();
+    store.insert_user(&member, &[], &created(&member), &org.basis()).await.unwrap();
     member
 }
 
@@ -45,7 +45,7 @@ async fn assign(
     let current = store.find_user(holder).await.unwrap().unwrap();
     let id = AssignmentId::from_random(&random(seed));
     let (assigned, event) = assign_permission(&org.caller(), permission, &current, id, at).unwrap();
-    store.update_user(&assigned, &event, None).await.unwrap();
+    store.update_user(&assigned, &event, &org.basis()).await.unwrap();
     store.find_user(holder).await.unwrap().unwrap()
 }
 
@@ -58,7 +58,7 @@ async fn deactivate(
 ) -> Result<(), UpdateUserError> {
     let current = store.find_user(target).await.unwrap().unwrap();
     let (inactive, event) = set_active(&org.caller(), &current, false, NOW).unwrap().unwrap();
-    store.update_user(&inactive, &event, Some(guard.clone())).await
+    store.update_user(&inactive, &event, &org.guarded(guard.clone())).await
 }
 
 #[tokio::test]
@@ -84,7 +84,7 @@ async fn an_inserted_permission_is_found_and_its_event_names_it() {
     let (readers, event) =
         domain::create_permission(&org.caller(), id, name("Readers"), operations, NOW);
 
-    store.insert_permission(&readers, &event).await.unwrap();
+    store.insert_permission(&readers, &event, &org.basis()).await.unwrap();
 
     assert_eq!(store.find_permission(&readers.id).await.unwrap(), Some(readers.clone()));
     let events = store.events(&org.id).await.unwrap();
@@ -112,7 +112,7 @@ async fn a_live_name_is_taken_and_nothing_is_stored() {
     let id = PermissionId::from_random(&random(101));
     let (clash, event) = domain::create_permission(&org.caller(), id, name("Readers"), vec![], NOW);
 
-    let result = store.insert_permission(&clash, &event).await;
+    let result = store.insert_permission(&clash, &event, &org.basis()).await;
 
     assert!(matches!(result, Err(InsertPermissionError::NameTaken)), "{result:?}");
     assert_eq!(store.find_permission(&clash.id).await.unwrap(), None);
@@ -139,7 +139,7 @@ async fn an_archived_permission_frees_its_name() {
     let org = create_org(&store, 1).await;
     let old = create_permission(&store, &org, 100, "Readers", &[Operation::ReadUser]).await;
     let (archived, event) = archive_permission(&org.caller(), &old, NOW).unwrap();
-    store.update_permission(&archived, &event, None).await.unwrap();
+    store.update_permission(&archived, &event, &org.basis()).await.unwrap();
 
     let new = create_permission(&store, &org, 101, "Readers", &[Operation::ReadUser]).await;
 
@@ -159,13 +159,13 @@ async fn an_update_bumps_the_version_and_a_stale_one_changes_nothing() {
     let (renamed, event) =
         domain::update_permission(&caller, &readers, Some(name("Viewers")), None, later(1))
             .unwrap();
-    store.update_permission(&renamed, &event, None).await.unwrap();
+    store.update_permission(&renamed, &event, &org.basis()).await.unwrap();
     let after_first = store.find_permission(&readers.id).await.unwrap().unwrap();
     let events_before = store.events(&org.id).await.unwrap();
 
     // Decided on version 0, which is no longer the stored version.
     let (archived, archive_event) = archive_permission(&caller, &readers, later(2)).unwrap();
-    let result = store.update_permission(&archived, &archive_event, None).await;
+    let result = store.update_permission(&archived, &archive_event, &org.basis()).await;
 
     assert!(matches!(result, Err(UpdatePermissionError::Conflict)), "{result:?}");
     assert_eq!(after_first, Permission { version: 1, ..renamed });
@@ -181,7 +181,7 @@ async fn an_update_of_an_unknown_permission_is_a_conflict() {
     let id = PermissionId::from_random(&random(100));
     let (ghost, event) = domain::create_permission(&org.caller(), id, name("Ghost"), vec![], NOW);
 
-    let result = store.update_permission(&ghost, &event, None).await;
+    let result = store.update_permission(&ghost, &event, &org.basis()).await;
 
     assert!(matches!(result, Err(UpdatePermissionError::Conflict)), "{result:?}");
     assert_eq!(store.find_permission(&ghost.id).await.unwrap(), None);
@@ -198,7 +198,7 @@ async fn a_rename_to_a_live_name_is_taken_and_changes_nothing() {
         domain::update_permission(&org.caller(), &readers, Some(name("Writers")), None, NOW)
             .unwrap();
 
-    let result = store.update_permission(&clash, &event, None).await;
+    let result = store.update_permission(&clash, &event, &org.basis()).await;
 
     assert!(matches!(result, Err(UpdatePermissionError::NameTaken)), "{result:?}");
     assert_eq!(store.find_permission(&readers.id).await.unwrap(), Some(readers.clone()));
@@ -206,7 +206,7 @@ async fn a_rename_to_a_live_name_is_taken_and_changes_nothing() {
     // The name it failed to take stays with its holder; its own is kept.
     let id = PermissionId::from_random(&random(102));
     let (again, event) = domain::create_permission(&org.caller(), id, name("Readers"), vec![], NOW);
-    let result = store.insert_permission(&again, &event).await;
+    let result = store.insert_permission(&again, &event, &org.basis()).await;
     assert!(matches!(result, Err(InsertPermissionError::NameTaken)), "{result:?}");
 }
 
@@ -222,7 +222,7 @@ async fn archiving_a_permission_ends_its_assignments_on_every_holder() {
     assign(&store, &org, &org.admin_permission, &bob.id, 12, NOW).await;
     let (archived, event) = archive_permission(&org.caller(), &readers, later(1)).unwrap();
 
-    store.update_permission(&archived, &event, None).await.unwrap();
+    store.update_permission(&archived, &event, &org.basis()).await.unwrap();
 
     let jane_now = store.find_user(&jane.id).await.unwrap().unwrap();
     assert_eq!(jane_now.assignments, vec![]);
@@ -248,9 +248,9 @@ async fn an_assignment_of_a_permission_archived_meanwhile_is_a_conflict() {
     let (assigned, assigned_event) =
         assign_permission(&org.caller(), &readers, &jane, id, NOW).unwrap();
     let (archived, event) = archive_permission(&org.caller(), &readers, NOW).unwrap();
-    store.update_permission(&archived, &event, None).await.unwrap();
+    store.update_permission(&archived, &event, &org.basis()).await.unwrap();
 
-    let result = store.update_user(&assigned, &assigned_event, None).await;
+    let result = store.update_user(&assigned, &assigned_event, &org.basis()).await;
 
     assert!(matches!(result, Err(UpdateUserError::Conflict)), "{result:?}");
     assert_eq!(store.find_user(&jane.id).await.unwrap(), Some(jane));
@@ -274,7 +274,7 @@ async fn an_update_of_a_permissions_operations_shows_on_its_holders_at_once() {
     )
     .unwrap();
 
-    store.update_permission(&changed, &event, None).await.unwrap();
+    store.update_permission(&changed, &event, &org.basis()).await.unwrap();
 
     let stored = store.find_user(&jane.id).await.unwrap().unwrap();
     assert_eq!(stored.assignments.len(), 1);
@@ -302,7 +302,7 @@ async fn the_live_assignments_of_a_permission_are_listed_oldest_first() {
     let dave_assignment = AssignmentId::from_random(&random(40));
     let (revoked, event) =
         revoke_assignment(&org.caller(), &readers, &dave_now, &dave_assignment, later(10)).unwrap();
-    store.update_user(&revoked, &event, None).await.unwrap();
+    store.update_user(&revoked, &event, &org.basis()).await.unwrap();
 
     let listed = store.list_assignments(&readers.id).await.unwrap();
 
@@ -331,7 +331,7 @@ async fn pages_walk_every_permission_of_the_org_once_archived_included() {
         let permission = create_permission(&store, &org, seed, &format!("Role {seed}"), &[]).await;
         if seed % 2 == 1 {
             let (archived, event) = archive_permission(&org.caller(), &permission, NOW).unwrap();
-            store.update_permission(&archived, &event, None).await.unwrap();
+            store.update_permission(&archived, &event, &org.basis()).await.unwrap();
         }
         expected.insert(permission.id);
     }
@@ -372,11 +372,11 @@ async fn the_assigners_are_the_active_holders_of_a_live_permission_to_assign() {
     assign(&store, &org, &retired, &of_retired.id, 13, NOW).await;
     assign(&store, &org, &readers, &reader.id, 14, NOW).await;
     let (off, event) = set_active(&org.caller(), &to_deactivate, false, NOW).unwrap().unwrap();
-    store.update_user(&off, &event, None).await.unwrap();
+    store.update_user(&off, &event, &org.basis()).await.unwrap();
     let (gone, event) = archive_user(&org.caller(), &to_archive, NOW).unwrap();
-    store.update_user(&gone, &event, None).await.unwrap();
+    store.update_user(&gone, &event, &org.basis()).await.unwrap();
     let (ended, event) = archive_permission(&org.caller(), &retired, NOW).unwrap();
-    store.update_permission(&ended, &event, None).await.unwrap();
+    store.update_permission(&ended, &event, &org.basis()).await.unwrap();
     let elsewhere = create_org(&store, 2).await;
 
     let snapshot = store.assigners(&org.id).await.unwrap();
@@ -433,14 +433,14 @@ async fn a_permission_change_on_a_stale_guard_changes_nothing() {
     let events_before = store.events(&org.id).await.unwrap();
     let (archived, event) = archive_permission(&org.caller(), &role, NOW).unwrap();
 
-    let result = store.update_permission(&archived, &event, Some(stale)).await;
+    let result = store.update_permission(&archived, &event, &org.guarded(stale)).await;
 
     assert!(matches!(result, Err(UpdatePermissionError::Conflict)), "{result:?}");
     assert_eq!(store.find_permission(&role.id).await.unwrap(), Some(role.clone()));
     assert_eq!(store.list_assignments(&role.id).await.unwrap().len(), 1);
     assert_eq!(store.events(&org.id).await.unwrap(), events_before);
     let fresh = store.assigners(&org.id).await.unwrap().guard;
-    store.update_permission(&archived, &event, Some(fresh.clone())).await.unwrap();
+    store.update_permission(&archived, &event, &org.guarded(fresh.clone())).await.unwrap();
     let after = store.assigners(&org.id).await.unwrap();
     assert_eq!(after.guard.version, fresh.version + 1);
     assert_eq!(after.assigners, vec![org.admin.id.clone()]);
@@ -476,7 +476,8 @@ async fn of_racing_guarded_changes_on_one_guard_version_one_is_stored() {
     for target in members {
         let (store, guard) = (store.clone(), guard.clone());
         let (inactive, event) = set_active(&caller, &target, false, NOW).unwrap().unwrap();
-        racers.spawn(async move { store.update_user(&inactive, &event, Some(guard)).await });
+        let basis = org.guarded(guard);
+        racers.spawn(async move { store.update_user(&inactive, &event, &basis).await });
     }
     let outcomes = racers.join_all().await;
 

@@ -6,7 +6,7 @@ use domain::{
     PermissionAssignment, PermissionId, PermissionName, Timestamp, User, UserId, UserKind,
     Username,
 };
-use ports::{PermissionRepository, UserRepository};
+use ports::{Basis, OrgGuard, PermissionRepository, UserRepository};
 use store_memory::MemoryStore;
 
 /// A moment all tests share.
@@ -82,7 +82,7 @@ pub(crate) async fn create_permission(
     let name = PermissionName::parse(name).unwrap();
     let (permission, event) =
         domain::create_permission(&org.caller(), id, name, operations.to_vec(), NOW);
-    store.insert_permission(&permission, &event).await.unwrap();
+    store.insert_permission(&permission, &event, &org.basis()).await.unwrap();
     permission
 }
 
@@ -104,9 +104,31 @@ pub(crate) fn credential(user: &User, seed: u32, active: bool) -> Credential {
         user_id: user.id.clone(),
         org_id: user.org_id.clone(),
         kind: CredentialKind::Key,
+        name: String::new(),
         public_key_pem: "-----BEGIN PUBLIC KEY-----".to_owned(),
+        sign_count: 0,
+        relying_party_id: None,
+        origin: None,
         is_active: active,
         created_at: NOW,
+    }
+}
+
+/// A `Fido2` credential of `user` with this `credId`, registered at `at`.
+pub(crate) fn passkey(user: &User, seed: u32, cred_id: &str, at: Timestamp) -> Credential {
+    Credential {
+        uuid: CredentialUuid::from_random(&random(seed)),
+        cred_id: CredId::parse(cred_id).unwrap(),
+        user_id: user.id.clone(),
+        org_id: user.org_id.clone(),
+        kind: CredentialKind::Fido2,
+        name: format!("passkey {seed}"),
+        public_key_pem: "-----BEGIN PUBLIC KEY-----".to_owned(),
+        sign_count: 3,
+        relying_party_id: Some("example.com".to_owned()),
+        origin: Some("https://app.example.com".to_owned()),
+        is_active: true,
+        created_at: at,
     }
 }
 
@@ -125,6 +147,39 @@ impl NewOrg {
     pub(crate) fn caller(&self) -> Caller {
         Caller::from_token_subject(self.admin.clone(), &self.id).unwrap()
     }
+
+    /// What a change by the admin, as created, is decided on: no guard.
+    pub(crate) fn basis(&self) -> Basis {
+        by(&self.admin)
+    }
+
+    /// What a change by the admin, as created, is decided on, with the
+    /// org's `guard`.
+    pub(crate) fn guarded(&self, guard: OrgGuard) -> Basis {
+        Basis { guard: Some(guard), ..self.basis() }
+    }
+}
+
+/// What a change by `actor`, as read, is decided on, without the org's
+/// guard.
+pub(crate) fn by(actor: &User) -> Basis {
+    Basis { actor: actor.id.clone(), actor_version: actor.version, guard: None }
+}
+
+/// The seed of the org whose admin [`operator`] is.
+const OPERATOR_ORG: u32 = 900;
+
+/// What a change by an operator is decided on: the admin of an org of its
+/// own, created on first use (so a test that races inserts asks for it
+/// before the race). Tests of users in orgs they never created need a
+/// caller that exists; a store compares only the caller's version, not
+/// whether it may act.
+pub(crate) async fn operator(store: &MemoryStore) -> Basis {
+    let admin = user_id(1_000_000 + OPERATOR_ORG);
+    if let Some(admin) = store.find_user(&admin).await.unwrap() {
+        return by(&admin);
+    }
+    by(&create_org(store, OPERATOR_ORG).await.admin)
 }
 
 /// Creates org number `seed` with an admin named `admin@<seed>.io`.

@@ -8,12 +8,12 @@ use ports::{AuditLog, InsertUserError, UpdateUserError, UserRepository};
 use store_memory::MemoryStore;
 
 use crate::support::{
-    NOW, assignment, create_org, create_permission, created, credential, event, org_id, user,
-    user_id,
+    NOW, assignment, create_org, create_permission, created, credential, event, operator, org_id,
+    user, user_id,
 };
 
 async fn insert(store: &MemoryStore, user: &domain::User) -> Result<(), InsertUserError> {
-    store.insert_user(user, &[], &created(user)).await
+    store.insert_user(user, &[], &created(user), &operator(store).await).await
 }
 
 #[tokio::test]
@@ -43,7 +43,9 @@ async fn a_taken_name_keeps_no_credential_of_the_refused_user() {
     let clash = user(&org, 2, "Jane@x.io");
     let key = credential(&clash, 9, true);
 
-    let result = store.insert_user(&clash, std::slice::from_ref(&key), &created(&clash)).await;
+    let result = store
+        .insert_user(&clash, std::slice::from_ref(&key), &created(&clash), &operator(&store).await)
+        .await;
 
     assert!(matches!(result, Err(InsertUserError::UsernameTaken)));
     assert_eq!(store.find_credential(&clash.id, &key.cred_id).await.unwrap(), None);
@@ -70,7 +72,7 @@ async fn archiving_frees_the_name_and_the_archived_user_is_still_found_by_id() {
     let jane = user(&org.id, 1, "jane@x.io");
     insert(&store, &jane).await.unwrap();
     let (archived, archive_event) = archive_user(&org.caller(), &jane, NOW).unwrap();
-    store.update_user(&archived, &archive_event, None).await.unwrap();
+    store.update_user(&archived, &archive_event, &org.basis()).await.unwrap();
 
     let successor = user(&org.id, 2, "Jane@X.io");
     insert(&store, &successor).await.unwrap();
@@ -90,7 +92,7 @@ async fn an_archived_user_is_not_found_by_name() {
     insert(&store, &jane).await.unwrap();
     let (archived, archive_event) = archive_user(&org.caller(), &jane, NOW).unwrap();
 
-    store.update_user(&archived, &archive_event, None).await.unwrap();
+    store.update_user(&archived, &archive_event, &org.basis()).await.unwrap();
 
     let by_name = store.find_user_by_username(&org.id, &jane.username).await.unwrap();
     assert_eq!(by_name, None);
@@ -104,7 +106,7 @@ async fn an_update_bumps_the_version_and_writes_its_event() {
     insert(&store, &jane).await.unwrap();
     let (archived, archive_event) = archive_user(&org.caller(), &jane, NOW).unwrap();
 
-    store.update_user(&archived, &archive_event, None).await.unwrap();
+    store.update_user(&archived, &archive_event, &org.basis()).await.unwrap();
 
     let stored = store.find_user(&jane.id).await.unwrap().unwrap();
     assert_eq!(stored.version, 1);
@@ -123,7 +125,7 @@ async fn a_stale_update_is_a_conflict_and_changes_nothing() {
     let mut tagged = jane.clone();
     tagged.external_id = Some("first".to_owned());
     store
-        .update_user(&tagged, &event(AuditKind::UserActivated, &jane, &org.admin.id), None)
+        .update_user(&tagged, &event(AuditKind::UserActivated, &jane, &org.admin.id), &org.basis())
         .await
         .unwrap();
     let before = store.find_user(&jane.id).await.unwrap();
@@ -131,7 +133,7 @@ async fn a_stale_update_is_a_conflict_and_changes_nothing() {
 
     // Decided on version 0, which is no longer the stored version.
     let (archived, archive_event) = archive_user(&org.caller(), &jane, NOW).unwrap();
-    let result = store.update_user(&archived, &archive_event, None).await;
+    let result = store.update_user(&archived, &archive_event, &org.basis()).await;
 
     assert!(matches!(result, Err(UpdateUserError::Conflict)));
     assert_eq!(store.find_user(&jane.id).await.unwrap(), before);
@@ -145,7 +147,7 @@ async fn an_update_of_an_unknown_user_is_a_conflict() {
     let store = MemoryStore::new();
     let ghost = user(&org_id(1), 1, "ghost@x.io");
 
-    let result = store.update_user(&ghost, &created(&ghost), None).await;
+    let result = store.update_user(&ghost, &created(&ghost), &operator(&store).await).await;
 
     assert!(matches!(result, Err(UpdateUserError::Conflict)));
     assert_eq!(store.find_user(&ghost.id).await.unwrap(), None);
@@ -176,7 +178,7 @@ async fn an_update_ends_the_assignments_it_no_longer_lists() {
     let mut kept = jane.clone();
     kept.assignments.remove(0);
     let changed = event(AuditKind::UserActivated, &jane, &org.admin.id);
-    store.update_user(&kept, &changed, None).await.unwrap();
+    store.update_user(&kept, &changed, &org.basis()).await.unwrap();
 
     let stored = store.find_user(&jane.id).await.unwrap().unwrap();
     assert_eq!(stored.assignments, vec![assignment(&creators, 11)]);
@@ -192,7 +194,7 @@ async fn archiving_ends_every_assignment() {
     insert(&store, &jane).await.unwrap();
     let (archived, archive_event) = archive_user(&org.caller(), &jane, NOW).unwrap();
 
-    store.update_user(&archived, &archive_event, None).await.unwrap();
+    store.update_user(&archived, &archive_event, &org.basis()).await.unwrap();
 
     let stored = store.find_user(&jane.id).await.unwrap().unwrap();
     assert!(stored.assignments.is_empty());
@@ -225,7 +227,7 @@ async fn an_assignment_of_a_permission_never_stored_is_refused() {
     let granted = domain::User { assignments: vec![assignment(&unknown, 10)], ..jane.clone() };
 
     let changed = event(AuditKind::UserActivated, &jane, &org.admin.id);
-    let result = store.update_user(&granted, &changed, None).await;
+    let result = store.update_user(&granted, &changed, &org.basis()).await;
 
     assert!(matches!(result, Err(UpdateUserError::Store(_))), "{result:?}");
     assert_eq!(store.find_user(&jane.id).await.unwrap(), Some(jane));
@@ -258,6 +260,7 @@ async fn racing_inserts_of_one_name_store_one_user() {
     let store = MemoryStore::new();
     let org = org_id(1);
     let names = ["jos\u{e9}@x.io", "jose\u{301}@x.io", "JOS\u{c9}@x.io", "Jos\u{e9}@X.io"];
+    operator(&store).await;
 
     let mut racers = tokio::task::JoinSet::new();
     for seed in 0..64 {
@@ -279,7 +282,15 @@ async fn credentials_are_found_by_id_and_only_active_ones_are_listed() {
     let jane = user(&org_id(1), 1, "jane@x.io");
     let active = credential(&jane, 1, true);
     let retired = credential(&jane, 2, false);
-    store.insert_user(&jane, &[active.clone(), retired.clone()], &created(&jane)).await.unwrap();
+    store
+        .insert_user(
+            &jane,
+            &[active.clone(), retired.clone()],
+            &created(&jane),
+            &operator(&store).await,
+        )
+        .await
+        .unwrap();
 
     let found = store.find_credential(&jane.id, &retired.cred_id).await.unwrap();
     let listed = store.list_credentials(&jane.id).await.unwrap();
@@ -324,7 +335,7 @@ async fn pages_walk_each_live_user_once_in_id_order() {
         insert(&store, &member).await.unwrap();
         if seed % 4 == 1 {
             let (archived, archive_event) = archive_user(&org.caller(), &member, NOW).unwrap();
-            store.update_user(&archived, &archive_event, None).await.unwrap();
+            store.update_user(&archived, &archive_event, &org.basis()).await.unwrap();
             continue;
         }
         if member.kind == UserKind::EndUser {
@@ -383,7 +394,7 @@ async fn a_walk_sees_once_every_user_that_lived_throughout_it() {
         insert(&store, &newcomer).await.unwrap();
         if let Some(victim) = doomed.pop() {
             let (archived, archive_event) = archive_user(&org.caller(), &victim, NOW).unwrap();
-            store.update_user(&archived, &archive_event, None).await.unwrap();
+            store.update_user(&archived, &archive_event, &org.basis()).await.unwrap();
         }
         step += 1;
         if !page.has_more {

@@ -1,8 +1,9 @@
 //! Many callers at once, in two stores connected separately as two server
 //! processes would be: each one-time record is spent by exactly one
 //! caller, each version of a user is changed by exactly one writer, each
-//! name is taken by exactly one insert, and each version of an org's guard
-//! is passed by exactly one change.
+//! name is taken by exactly one insert, each `credId` of a user is
+//! registered once, each counter value is reached by exactly one raise,
+//! and each version of an org's guard is passed by exactly one change.
 
 use std::sync::Arc;
 
@@ -11,17 +12,20 @@ use domain::{
     UserId, UserKind,
 };
 use ports::{
-    AuditLog, InsertPermissionError, InsertUserError, OneTimeStore, PermissionRepository,
-    SecretStore, UpdateUserError, UserRepository,
+    AddCredentialError, AuditLog, Basis, InsertPermissionError, InsertUserError, OneTimeStore,
+    PermissionRepository, SecretStore, UpdateUserError, UserRepository,
 };
 use store_postgres::PostgresStore;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use crate::fixtures::{Db, OrgFixture, T0, event, fresh_random, new_user, username};
+use crate::fixtures::{
+    Db, OrgFixture, T0, by, event, fresh_random, new_user, passkey, registration, username,
+};
 use crate::one_time::grant;
 
-const CALLERS: usize = 16;
+/// How many callers race in each test.
+pub(crate) const CALLERS: usize = 16;
 
 /// Runs `CALLERS` calls of `call` at once, alternating between `stores`,
 /// and returns every answer.
@@ -44,7 +48,8 @@ where
     tasks.join_all().await
 }
 
-async fn two_processes(db: &Db) -> [PostgresStore; 2] {
+/// Two stores on one database, opened as two server processes would.
+pub(crate) async fn two_processes(db: &Db) -> [PostgresStore; 2] {
     [db.open().await, db.open().await]
 }
 
@@ -97,7 +102,8 @@ async fn of_many_updates_from_one_version_exactly_one_is_stored() {
         } else {
             domain::set_active(&caller, &jane, false, T0).unwrap().unwrap()
         };
-        async move { store.update_user(&changed, &change, None).await.map(|()| changed) }
+        let basis = acme.basis();
+        async move { store.update_user(&changed, &change, &basis).await.map(|()| changed) }
     })
     .await;
 
@@ -131,8 +137,8 @@ async fn of_many_guarded_changes_from_one_guard_version_exactly_one_is_stored() 
     let updated = all_at_once(&stores, |i, store| {
         let (inactive, change) =
             domain::set_active(&caller, &members[i], false, T0).unwrap().unwrap();
-        let guard = guard.clone();
-        async move { store.update_user(&inactive, &change, Some(guard)).await }
+        let basis = acme.guarded(guard.clone());
+        async move { store.update_user(&inactive, &change, &basis).await }
     })
     .await;
 
@@ -164,7 +170,8 @@ async fn of_many_inserts_of_one_name_at_once_exactly_one_is_stored() {
     let inserted = all_at_once(&stores, |i, store| {
         let user = new_user(&acme.org.id, spellings[i % spellings.len()], UserKind::EndUser);
         let created = event(AuditKind::UserCreated, &user, &acme.admin.id, T0);
-        async move { store.insert_user(&user, &[], &created).await.map(|()| user) }
+        let basis = acme.basis();
+        async move { store.insert_user(&user, &[], &created, &basis).await.map(|()| user) }
     })
     .await;
 
@@ -191,7 +198,8 @@ async fn of_many_inserts_of_one_permission_name_at_once_exactly_one_is_stored() 
         let name = PermissionName::parse("Readers").unwrap();
         let (readers, created) =
             domain::create_permission(&caller, id, name, vec![Operation::ReadUser], T0);
-        async move { store.insert_permission(&readers, &created).await.map(|()| readers) }
+        let basis = acme.basis();
+        async move { store.insert_permission(&readers, &created, &basis).await.map(|()| readers) }
     })
     .await;
 
@@ -217,7 +225,8 @@ async fn deactivate_unless_last(store: &PostgresStore, caller: &Caller, target: 
         }
         let current = store.find_user(target).await.unwrap().unwrap();
         let (inactive, change) = domain::set_active(caller, &current, false, T0).unwrap().unwrap();
-        match store.update_user(&inactive, &change, Some(snapshot.guard)).await {
+        let basis = Basis { guard: Some(snapshot.guard), ..by(caller.user()) };
+        match store.update_user(&inactive, &change, &basis).await {
             Ok(()) => return true,
             Err(UpdateUserError::Conflict) => continue,
             Err(error) => panic!("{error}"),
@@ -238,7 +247,7 @@ async fn deactivating_every_assigner_at_once_leaves_exactly_one() {
         let mut member = new_user(&acme.org.id, &name, UserKind::CustomerEmployee);
         member.assignments.push(crate::fixtures::assignment(&assign));
         let created = event(AuditKind::UserCreated, &member, &acme.admin.id, T0);
-        stores[0].insert_user(&member, &[], &created).await.unwrap();
+        stores[0].insert_user(&member, &[], &created, &acme.basis()).await.unwrap();
         targets.push(member.id);
     }
     // The operator holds no permission, so every assigner is a target.
@@ -255,6 +264,56 @@ async fn deactivating_every_assigner_at_once_leaves_exactly_one() {
     let left = stores[1].assigners(&acme.org.id).await.unwrap();
     assert_eq!(left.assigners.len(), 1, "{left:?}");
     assert_eq!(left.guard.version, u64::try_from(CALLERS - 1).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_many_registrations_of_one_cred_id_from_one_version_exactly_one_is_stored() {
+    let Some(db) = Db::new().await else { return };
+    let stores = two_processes(&db).await;
+    let acme = OrgFixture::create(&stores[0], "acme").await;
+    let jane = acme.insert_user(&stores[0], "jane@example.com", UserKind::EndUser).await;
+
+    let added = all_at_once(&stores, |_, store| {
+        let key = passkey(&jane, "racing-passkey", T0);
+        let (registered, event) = registration(&jane, &key);
+        async move { store.add_credential(&registered, &key, &event).await.map(|()| key) }
+    })
+    .await;
+
+    let winners: Vec<_> = added.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{added:?}");
+    for lost in added.iter().filter_map(|r| r.as_ref().err()) {
+        let expected =
+            matches!(lost, AddCredentialError::Conflict | AddCredentialError::CredIdTaken);
+        assert!(expected, "{lost:?}");
+    }
+    assert_eq!(stores[1].list_credentials(&jane.id).await.unwrap(), vec![winners[0].clone()]);
+    let stored = stores[1].find_user(&jane.id).await.unwrap().unwrap();
+    assert_eq!(stored.credential_uuid.as_ref(), Some(&winners[0].uuid));
+    assert_eq!(stored.version, 1);
+    let events = stores[1].events(&acme.org.id).await.unwrap();
+    assert_eq!(events.len(), 3, "the org, jane, and one registration");
+    assert_eq!(events[2].kind, AuditKind::CredentialCreated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_many_raises_of_one_counter_to_one_value_exactly_one_succeeds() {
+    let Some(db) = Db::new().await else { return };
+    let stores = two_processes(&db).await;
+    let acme = OrgFixture::create(&stores[0], "acme").await;
+    let key = passkey(&acme.admin, "passkey-1", T0);
+    let (registered, event) = registration(&acme.admin, &key);
+    stores[0].add_credential(&registered, &key, &event).await.unwrap();
+
+    let raised = all_at_once(&stores, |_, store| {
+        let uuid = key.uuid.clone();
+        async move { store.advance_sign_count(&uuid, 9).await.unwrap() }
+    })
+    .await;
+
+    assert_eq!(raised.iter().filter(|won| **won).count(), 1, "{raised:?}");
+    let found = stores[1].find_credential(&acme.admin.id, &key.cred_id).await.unwrap();
+    assert_eq!(found.map(|c| c.sign_count), Some(9));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

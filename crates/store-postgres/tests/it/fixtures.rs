@@ -13,7 +13,7 @@ use domain::{
     PermissionAssignment, PermissionId, PermissionName, Timestamp, User, UserActionToken, UserId,
     UserKind, Username,
 };
-use ports::{PermissionRepository, UserRepository};
+use ports::{Basis, OrgGuard, PermissionRepository, UserRepository};
 use store_postgres::PostgresStore;
 use tokio_postgres::NoTls;
 
@@ -36,9 +36,17 @@ impl Db {
     /// configured.
     pub(crate) async fn new() -> Option<Db> {
         let Ok(server) = std::env::var(URL_VARIABLE) else {
-            // libtest names each test's thread after the test.
-            let test = std::thread::current().name().unwrap_or("a test").to_owned();
-            eprintln!("skipping {test}: set {URL_VARIABLE} to a PostgreSQL URL to run it");
+            // libtest captures `eprintln!` of passing tests; a direct write
+            // to stderr is not captured, so the skip shows in a plain
+            // `cargo test`. Once per test binary, not once per test.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipping the PostgreSQL store tests: set {URL_VARIABLE} to a PostgreSQL URL to run them"
+                );
+            });
             return None;
         };
         let schema = fresh_schema_name();
@@ -58,10 +66,33 @@ impl Db {
         PostgresStore::connect(&self.url()).await.expect("the store connects")
     }
 
+    /// Connects as a server process would, with one more setting of the
+    /// database's for every session, such as `deadlock_timeout=3s`.
+    pub(crate) async fn open_with(&self, setting: &str) -> PostgresStore {
+        let setting = setting.replace('=', "%3D");
+        let url = format!("{}%20-c%20{setting}", self.url());
+        PostgresStore::connect(&url).await.expect("the store connects")
+    }
+
+    /// A session of its own on this schema, behind the store's back, for a
+    /// test that keeps a transaction open while the store works.
+    pub(crate) async fn session(&self) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(&self.url(), NoTls).await.expect("a session connects");
+        tokio::spawn(connection);
+        client
+    }
+
     /// Runs `sql` in this schema behind the store's back, as a bug or a
     /// hand edit would.
     pub(crate) async fn tamper(&self, sql: &str) {
-        execute(&self.url(), sql).await.expect("the tampering runs");
+        self.try_tamper(sql).await.expect("the tampering runs");
+    }
+
+    /// Runs `sql` in this schema behind the store's back, and answers
+    /// whether the database took it.
+    pub(crate) async fn try_tamper(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        execute(&self.url(), sql).await
     }
 }
 
@@ -166,6 +197,17 @@ impl OrgFixture {
         Caller::from_token_subject(self.admin.clone(), &self.org.id).expect("an active admin")
     }
 
+    /// What a change by the admin, as created, is decided on: no guard.
+    pub(crate) fn basis(&self) -> Basis {
+        by(&self.admin)
+    }
+
+    /// What a change by the admin, as created, is decided on, with the
+    /// org's `guard`.
+    pub(crate) fn guarded(&self, guard: OrgGuard) -> Basis {
+        Basis { guard: Some(guard), ..self.basis() }
+    }
+
     /// Creates a permission of this org, by the admin.
     pub(crate) async fn create_permission(
         &self,
@@ -177,7 +219,10 @@ impl OrgFixture {
         let name = PermissionName::parse(name).expect("a valid permission name");
         let (permission, event) =
             domain::create_permission(&self.caller(), id, name, operations.to_vec(), T0);
-        store.insert_permission(&permission, &event).await.expect("the permission is inserted");
+        store
+            .insert_permission(&permission, &event, &self.basis())
+            .await
+            .expect("the permission is inserted");
         permission
     }
 
@@ -190,9 +235,15 @@ impl OrgFixture {
     ) -> User {
         let user = new_user(&self.org.id, name, kind);
         let created = event(AuditKind::UserCreated, &user, &self.admin.id, T0);
-        store.insert_user(&user, &[], &created).await.expect("the user is inserted");
+        store.insert_user(&user, &[], &created, &self.basis()).await.expect("the user is inserted");
         user
     }
+}
+
+/// What a change by `actor`, as read, is decided on, without the org's
+/// guard.
+pub(crate) fn by(actor: &User) -> Basis {
+    Basis { actor: actor.id.clone(), actor_version: actor.version, guard: None }
 }
 
 /// An active user of `org` at version 0, without assignments or
@@ -233,11 +284,43 @@ pub(crate) fn key_credential(user: &User, cred_id: &str) -> Credential {
         user_id: user.id.clone(),
         org_id: user.org_id.clone(),
         kind: CredentialKind::Key,
+        name: String::new(),
         public_key_pem: "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"
             .to_owned(),
+        sign_count: 0,
+        relying_party_id: None,
+        origin: None,
         is_active: true,
         created_at: T0,
     }
+}
+
+/// An active `Fido2` credential of `user` with this `credId`, registered
+/// at `at`, whose authenticator counted 3.
+pub(crate) fn passkey(user: &User, cred_id: &str, at: Timestamp) -> Credential {
+    Credential {
+        uuid: CredentialUuid::from_random(&fresh_random()),
+        cred_id: CredId::parse(cred_id).expect("a valid credential id"),
+        user_id: user.id.clone(),
+        org_id: user.org_id.clone(),
+        kind: CredentialKind::Fido2,
+        name: format!("{cred_id} on a laptop"),
+        public_key_pem:
+            "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQ\n-----END PUBLIC KEY-----\n".to_owned(),
+        sign_count: 3,
+        relying_party_id: Some("example.com".to_owned()),
+        origin: Some("https://app.example.com".to_owned()),
+        is_active: true,
+        created_at: at,
+    }
+}
+
+/// `user`, as stored, registering `credential` itself: the user as it must
+/// be stored and the event, as the domain decides them.
+pub(crate) fn registration(user: &User, credential: &Credential) -> (User, AuditEvent) {
+    let caller = Caller::from_token_subject(user.clone(), &user.org_id).expect("an active user");
+    domain::register_credential(&caller, credential, credential.created_at)
+        .expect("a valid credential name")
 }
 
 /// An audit event of `kind` about `user`, by `actor`, at `at`.
@@ -250,4 +333,31 @@ pub(crate) fn event(kind: AuditKind, user: &User, actor: &UserId, at: Timestamp)
         actor: actor.clone(),
         at,
     }
+}
+
+/// The backend process of `session`.
+pub(crate) async fn backend_pid(session: &tokio_postgres::Client) -> i32 {
+    session.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0)
+}
+
+/// Returns once some session waits for a lock that the session of backend
+/// `pid` holds, as `observer` sees it.
+pub(crate) async fn blocked_by(observer: &tokio_postgres::Client, pid: i32) {
+    // Each look is a round trip to the server, so the loop spins no faster
+    // than the server answers; it gives up long after any store would
+    // have reached the lock.
+    for _ in 0..100_000 {
+        let row = observer
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+                 WHERE $1 = ANY (pg_blocking_pids(pid)))",
+                &[&pid],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, bool>(0) {
+            return;
+        }
+    }
+    panic!("nothing waited for the locks of backend {pid}");
 }

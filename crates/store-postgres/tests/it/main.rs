@@ -2,7 +2,9 @@
 //! test. Without `ORGUSERS_TEST_POSTGRES_URL` each test says that it skips
 //! and passes.
 
+mod callers;
 mod concurrency;
+mod credentials;
 mod fixtures;
 mod one_time;
 mod permissions;

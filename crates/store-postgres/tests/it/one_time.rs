@@ -1,8 +1,8 @@
 //! Challenges, user-action grants and request nonces.
 
 use domain::{
-    Challenge, ChallengeId, ChallengePurpose, CredentialUuid, HttpMethod, OrgId, Timestamp,
-    UserActionGrant, UserActionRequest, UserActionToken, UserId,
+    Challenge, ChallengeId, ChallengePurpose, CredentialKind, CredentialUuid, HttpMethod, OrgId,
+    Timestamp, UserActionGrant, UserActionRequest, UserActionToken, UserId,
 };
 use ports::OneTimeStore;
 
@@ -36,9 +36,18 @@ async fn a_challenge_is_taken_once_whatever_its_purpose() {
     let org_id = OrgId::from_random(&fresh_random());
     let user_id = UserId::from_random(&fresh_random());
     let login = ChallengePurpose::Login { org_id: org_id.clone(), user_id: user_id.clone() };
-    let action = ChallengePurpose::UserAction { org_id, user_id, request: delete_request() };
+    let action = ChallengePurpose::UserAction {
+        org_id: org_id.clone(),
+        user_id: user_id.clone(),
+        request: delete_request(),
+    };
+    let registrations = CredentialKind::ALL.iter().map(|&kind| ChallengePurpose::Registration {
+        org_id: org_id.clone(),
+        user_id: user_id.clone(),
+        kind,
+    });
 
-    for (i, purpose) in [login, action].into_iter().enumerate() {
+    for (i, purpose) in [login, action].into_iter().chain(registrations).enumerate() {
         let challenge = Challenge::issue(purpose, &[7; 32], &[i as u8; 32], T0);
         store.insert_challenge(&challenge).await.unwrap();
 

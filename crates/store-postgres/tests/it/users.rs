@@ -45,7 +45,10 @@ async fn an_inserted_user_is_found_by_id_and_by_any_spelling_of_its_name() {
     jane.is_registered = true;
     let created = event(AuditKind::UserCreated, &jane, &acme.admin.id, T0);
 
-    store.insert_user(&jane, std::slice::from_ref(&credential), &created).await.unwrap();
+    store
+        .insert_user(&jane, std::slice::from_ref(&credential), &created, &acme.basis())
+        .await
+        .unwrap();
 
     assert_eq!(store.find_user(&jane.id).await.unwrap(), Some(jane.clone()));
     let name = username("jane@EXAMPLE.com");
@@ -72,7 +75,7 @@ async fn a_name_that_differs_only_in_case_or_normal_form_is_taken() {
         let credential = key_credential(&user, "clash-key");
         let created = event(AuditKind::UserCreated, &user, &acme.admin.id, T0);
 
-        let inserted = store.insert_user(&user, &[credential], &created).await;
+        let inserted = store.insert_user(&user, &[credential], &created, &acme.basis()).await;
 
         assert!(matches!(inserted, Err(InsertUserError::UsernameTaken)), "{clash:?}: {inserted:?}");
         assert_eq!(store.find_user(&user.id).await.unwrap(), None, "{clash:?}");
@@ -107,11 +110,11 @@ async fn archiving_frees_the_name_and_ends_every_assignment() {
     let mut jane = new_user(&acme.org.id, "jane@example.com", UserKind::CustomerEmployee);
     jane.assignments.push(assignment(&acme.permission));
     let created = event(AuditKind::UserCreated, &jane, &acme.admin.id, T0);
-    store.insert_user(&jane, &[], &created).await.unwrap();
+    store.insert_user(&jane, &[], &created, &acme.basis()).await.unwrap();
     let later = T0.plus(Duration::from_seconds(60));
     let (archived, archived_event) = archive_user(&acme.caller(), &jane, later).unwrap();
 
-    store.update_user(&archived, &archived_event, None).await.unwrap();
+    store.update_user(&archived, &archived_event, &acme.basis()).await.unwrap();
 
     let stored = store.find_user(&jane.id).await.unwrap().expect("the record is kept");
     assert_eq!(stored.state, LifecycleState::Archived { at: later, by: acme.admin.id.clone() });
@@ -147,7 +150,7 @@ async fn an_update_adds_the_assignments_it_lists_with_the_permission_as_stored()
     let granted = User { assignments: vec![listed.clone()], ..jane.clone() };
     let changed = event(AuditKind::UserActivated, &jane, &acme.admin.id, T0);
 
-    store.update_user(&granted, &changed, None).await.unwrap();
+    store.update_user(&granted, &changed, &acme.basis()).await.unwrap();
 
     let stored = store.find_user(&jane.id).await.unwrap().unwrap();
     assert_eq!(stored.assignments.len(), 1);
@@ -164,11 +167,11 @@ async fn an_update_from_a_stale_version_changes_nothing() {
     let jane = acme.insert_user(&store, "jane@example.com", UserKind::EndUser).await;
     let caller = acme.caller();
     let (inactive, deactivated) = set_active(&caller, &jane, false, T0).unwrap().unwrap();
-    store.update_user(&inactive, &deactivated, None).await.unwrap();
+    store.update_user(&inactive, &deactivated, &acme.basis()).await.unwrap();
     let events_before = store.events(&acme.org.id).await.unwrap();
 
     let (archived, archived_event) = archive_user(&caller, &jane, T0).unwrap();
-    let updated = store.update_user(&archived, &archived_event, None).await;
+    let updated = store.update_user(&archived, &archived_event, &acme.basis()).await;
 
     assert!(matches!(updated, Err(UpdateUserError::Conflict)), "{updated:?}");
     let stored = store.find_user(&jane.id).await.unwrap().unwrap();
@@ -184,7 +187,7 @@ async fn an_update_of_an_unknown_user_is_a_conflict() {
     let ghost = new_user(&acme.org.id, "ghost@example.com", UserKind::EndUser);
     let changed = event(AuditKind::UserDeactivated, &ghost, &acme.admin.id, T0);
 
-    let updated = store.update_user(&ghost, &changed, None).await;
+    let updated = store.update_user(&ghost, &changed, &acme.basis()).await;
 
     assert!(matches!(updated, Err(UpdateUserError::Conflict)), "{updated:?}");
     assert_eq!(store.events(&acme.org.id).await.unwrap(), vec![acme.event]);
@@ -209,7 +212,7 @@ async fn paging_walks_every_live_user_of_a_kind_once() {
     globex.insert_user(&store, "outsider@example.com", UserKind::EndUser).await;
     let gone = acme.insert_user(&store, "gone@example.com", UserKind::EndUser).await;
     let (archived, archived_event) = archive_user(&acme.caller(), &gone, T0).unwrap();
-    store.update_user(&archived, &archived_event, None).await.unwrap();
+    store.update_user(&archived, &archived_event, &acme.basis()).await.unwrap();
 
     for (kind, mut expected) in [(Some(UserKind::EndUser), end_users), (None, everyone)] {
         expected.sort();

@@ -9,7 +9,7 @@ use domain::{
     PermissionAssignment, PermissionId, PermissionName, Timestamp, User, UserActionToken, UserId,
     UserKind, Username,
 };
-use ports::{PermissionRepository, UserRepository};
+use ports::{Basis, OrgGuard, PermissionRepository, UserRepository};
 use store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
@@ -103,6 +103,17 @@ impl OrgFixture {
         Caller::from_token_subject(self.admin.clone(), &self.org.id).expect("an active admin")
     }
 
+    /// What a change by the admin, as created, is decided on: no guard.
+    pub(crate) fn basis(&self) -> Basis {
+        by(&self.admin)
+    }
+
+    /// What a change by the admin, as created, is decided on, with the
+    /// org's `guard`.
+    pub(crate) fn guarded(&self, guard: OrgGuard) -> Basis {
+        Basis { guard: Some(guard), ..self.basis() }
+    }
+
     /// Creates a permission of this org, by the admin.
     pub(crate) async fn create_permission(
         &self,
@@ -114,7 +125,10 @@ impl OrgFixture {
         let name = PermissionName::parse(name).expect("a valid permission name");
         let (permission, event) =
             domain::create_permission(&self.caller(), id, name, operations.to_vec(), T0);
-        store.insert_permission(&permission, &event).await.expect("the permission is inserted");
+        store
+            .insert_permission(&permission, &event, &self.basis())
+            .await
+            .expect("the permission is inserted");
         permission
     }
 
@@ -127,9 +141,15 @@ impl OrgFixture {
     ) -> User {
         let user = new_user(&self.org.id, name, kind);
         let created = event(AuditKind::UserCreated, &user, &self.admin.id, T0);
-        store.insert_user(&user, &[], &created).await.expect("the user is inserted");
+        store.insert_user(&user, &[], &created, &self.basis()).await.expect("the user is inserted");
         user
     }
+}
+
+/// What a change by `actor`, as read, is decided on, without the org's
+/// guard.
+pub(crate) fn by(actor: &User) -> Basis {
+    Basis { actor: actor.id.clone(), actor_version: actor.version, guard: None }
 }
 
 /// An active user of `org` at version 0, without assignments or
@@ -170,11 +190,43 @@ pub(crate) fn key_credential(user: &User, cred_id: &str) -> Credential {
         user_id: user.id.clone(),
         org_id: user.org_id.clone(),
         kind: CredentialKind::Key,
+        name: String::new(),
         public_key_pem: "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"
             .to_owned(),
+        sign_count: 0,
+        relying_party_id: None,
+        origin: None,
         is_active: true,
         created_at: T0,
     }
+}
+
+/// An active `Fido2` credential of `user` with this `credId`, registered
+/// at `at`, whose authenticator counted 3.
+pub(crate) fn passkey(user: &User, cred_id: &str, at: Timestamp) -> Credential {
+    Credential {
+        uuid: CredentialUuid::from_random(&fresh_random()),
+        cred_id: CredId::parse(cred_id).expect("a valid credential id"),
+        user_id: user.id.clone(),
+        org_id: user.org_id.clone(),
+        kind: CredentialKind::Fido2,
+        name: format!("{cred_id} on a laptop"),
+        public_key_pem:
+            "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQ\n-----END PUBLIC KEY-----\n".to_owned(),
+        sign_count: 3,
+        relying_party_id: Some("example.com".to_owned()),
+        origin: Some("https://app.example.com".to_owned()),
+        is_active: true,
+        created_at: at,
+    }
+}
+
+/// `user`, as stored, registering `credential` itself: the user as it must
+/// be stored and the event, as the domain decides them.
+pub(crate) fn registration(user: &User, credential: &Credential) -> (User, AuditEvent) {
+    let caller = Caller::from_token_subject(user.clone(), &user.org_id).expect("an active user");
+    domain::register_credential(&caller, credential, credential.created_at)
+        .expect("a valid credential name")
 }
 
 /// An audit event of `kind` about `user`, by `actor`, at `at`.

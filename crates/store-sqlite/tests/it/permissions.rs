@@ -36,7 +36,7 @@ async fn assign(
     let id = AssignmentId::from_random(&fresh_random());
     let (assigned, event) =
         assign_permission(&org.caller(), permission, &current, id.clone(), at).unwrap();
-    store.update_user(&assigned, &event, None).await.unwrap();
+    store.update_user(&assigned, &event, &org.basis()).await.unwrap();
     id
 }
 
@@ -49,7 +49,7 @@ async fn deactivate(
 ) -> Result<(), UpdateUserError> {
     let current = store.find_user(target).await.unwrap().unwrap();
     let (inactive, event) = set_active(&org.caller(), &current, false, T0).unwrap().unwrap();
-    store.update_user(&inactive, &event, Some(guard.clone())).await
+    store.update_user(&inactive, &event, &org.guarded(guard.clone())).await
 }
 
 async fn member(store: &SqliteStore, org: &OrgFixture, username: &str) -> User {
@@ -81,7 +81,7 @@ async fn an_inserted_permission_is_found_and_its_event_names_it() {
     let (readers, event) =
         domain::create_permission(&acme.caller(), id, name("Readers"), operations, T0);
 
-    store.insert_permission(&readers, &event).await.unwrap();
+    store.insert_permission(&readers, &event, &acme.basis()).await.unwrap();
 
     assert_eq!(store.find_permission(&readers.id).await.unwrap(), Some(readers.clone()));
     assert_eq!(store.events(&acme.org.id).await.unwrap(), vec![acme.event, event.clone()]);
@@ -101,7 +101,7 @@ async fn a_live_name_is_taken_and_nothing_is_stored() {
     let id = PermissionId::from_random(&fresh_random());
     let (clash, event) = domain::create_permission(&acme.caller(), id, name("Readers"), vec![], T0);
 
-    let result = store.insert_permission(&clash, &event).await;
+    let result = store.insert_permission(&clash, &event, &acme.basis()).await;
 
     assert!(matches!(result, Err(InsertPermissionError::NameTaken)), "{result:?}");
     assert_eq!(store.find_permission(&clash.id).await.unwrap(), None);
@@ -119,7 +119,7 @@ async fn an_archived_permission_frees_its_name() {
     let acme = OrgFixture::create(&store, "acme").await;
     let old = acme.create_permission(&store, "Readers", &[Operation::ReadUser]).await;
     let (archived, event) = archive_permission(&acme.caller(), &old, later(1)).unwrap();
-    store.update_permission(&archived, &event, None).await.unwrap();
+    store.update_permission(&archived, &event, &acme.basis()).await.unwrap();
 
     let new = acme.create_permission(&store, "Readers", &[Operation::ReadUser]).await;
 
@@ -138,13 +138,13 @@ async fn an_update_bumps_the_version_and_a_stale_one_changes_nothing() {
     let (renamed, event) =
         domain::update_permission(&caller, &readers, Some(name("Viewers")), None, later(1))
             .unwrap();
-    store.update_permission(&renamed, &event, None).await.unwrap();
+    store.update_permission(&renamed, &event, &acme.basis()).await.unwrap();
     let after_first = store.find_permission(&readers.id).await.unwrap().unwrap();
     let events_before = store.events(&acme.org.id).await.unwrap();
 
     // Decided on version 0, which is no longer the stored version.
     let (archived, archive_event) = archive_permission(&caller, &readers, later(2)).unwrap();
-    let result = store.update_permission(&archived, &archive_event, None).await;
+    let result = store.update_permission(&archived, &archive_event, &acme.basis()).await;
 
     assert!(matches!(result, Err(UpdatePermissionError::Conflict)), "{result:?}");
     assert_eq!(after_first, Permission { version: 1, ..renamed });
@@ -161,7 +161,7 @@ async fn an_update_of_an_unknown_permission_is_a_conflict() {
     let id = PermissionId::from_random(&fresh_random());
     let (ghost, event) = domain::create_permission(&acme.caller(), id, name("Ghost"), vec![], T0);
 
-    let result = store.update_permission(&ghost, &event, None).await;
+    let result = store.update_permission(&ghost, &event, &acme.basis()).await;
 
     assert!(matches!(result, Err(UpdatePermissionError::Conflict)), "{result:?}");
     assert_eq!(store.find_permission(&ghost.id).await.unwrap(), None);
@@ -180,7 +180,7 @@ async fn a_rename_to_a_live_name_is_taken_and_changes_nothing() {
         domain::update_permission(&acme.caller(), &readers, Some(name("Writers")), None, T0)
             .unwrap();
 
-    let result = store.update_permission(&clash, &event, None).await;
+    let result = store.update_permission(&clash, &event, &acme.basis()).await;
 
     assert!(matches!(result, Err(UpdatePermissionError::NameTaken)), "{result:?}");
     assert_eq!(store.find_permission(&readers.id).await.unwrap(), Some(readers));
@@ -200,7 +200,7 @@ async fn archiving_a_permission_ends_its_assignments_on_every_holder() {
     assign(&store, &acme, &acme.permission, &bob.id, T0).await;
     let (archived, event) = archive_permission(&acme.caller(), &readers, later(1)).unwrap();
 
-    store.update_permission(&archived, &event, None).await.unwrap();
+    store.update_permission(&archived, &event, &acme.basis()).await.unwrap();
 
     let jane_now = store.find_user(&jane.id).await.unwrap().unwrap();
     assert_eq!(jane_now.assignments, vec![]);
@@ -227,9 +227,9 @@ async fn an_assignment_of_a_permission_archived_meanwhile_is_a_conflict() {
     let (assigned, assigned_event) =
         assign_permission(&acme.caller(), &readers, &jane, id, T0).unwrap();
     let (archived, event) = archive_permission(&acme.caller(), &readers, T0).unwrap();
-    store.update_permission(&archived, &event, None).await.unwrap();
+    store.update_permission(&archived, &event, &acme.basis()).await.unwrap();
 
-    let result = store.update_user(&assigned, &assigned_event, None).await;
+    let result = store.update_user(&assigned, &assigned_event, &acme.basis()).await;
 
     assert!(matches!(result, Err(UpdateUserError::Conflict)), "{result:?}");
     assert_eq!(store.find_user(&jane.id).await.unwrap(), Some(jane));
@@ -251,7 +251,7 @@ async fn an_assignment_of_another_orgs_or_an_unknown_permission_is_a_store_error
         let event =
             crate::fixtures::event(AuditKind::PermissionAssigned, &jane, &acme.admin.id, T0);
 
-        let result = store.update_user(&assigned, &event, None).await;
+        let result = store.update_user(&assigned, &event, &acme.basis()).await;
 
         assert!(matches!(result, Err(UpdateUserError::Store(_))), "{result:?}");
         assert_eq!(store.find_user(&jane.id).await.unwrap(), Some(jane.clone()));
@@ -276,7 +276,7 @@ async fn an_update_of_a_permissions_operations_shows_on_its_holders_at_once() {
     )
     .unwrap();
 
-    store.update_permission(&changed, &event, None).await.unwrap();
+    store.update_permission(&changed, &event, &acme.basis()).await.unwrap();
 
     let stored = store.find_user(&jane.id).await.unwrap().unwrap();
     assert_eq!(stored.assignments.len(), 1);
@@ -305,7 +305,7 @@ async fn the_live_assignments_of_a_permission_are_listed_oldest_first() {
     let dave_now = store.find_user(&dave.id).await.unwrap().unwrap();
     let (revoked, event) =
         revoke_assignment(&acme.caller(), &readers, &dave_now, &daves, later(10)).unwrap();
-    store.update_user(&revoked, &event, None).await.unwrap();
+    store.update_user(&revoked, &event, &acme.basis()).await.unwrap();
 
     let listed = store.list_assignments(&readers.id).await.unwrap();
 
@@ -339,7 +339,7 @@ async fn pages_walk_every_permission_of_the_org_once_archived_included() {
         let permission = acme.create_permission(&store, &format!("Role {i}"), &[]).await;
         if i % 2 == 1 {
             let (archived, event) = archive_permission(&acme.caller(), &permission, T0).unwrap();
-            store.update_permission(&archived, &event, None).await.unwrap();
+            store.update_permission(&archived, &event, &acme.basis()).await.unwrap();
         }
         expected.push(permission.id);
     }
@@ -385,12 +385,12 @@ async fn the_assigners_are_the_active_holders_of_a_live_permission_to_assign() {
     assign(&store, &acme, &readers, &reader.id, T0).await;
     let current = store.find_user(&inactive.id).await.unwrap().unwrap();
     let (off, event) = set_active(&acme.caller(), &current, false, T0).unwrap().unwrap();
-    store.update_user(&off, &event, None).await.unwrap();
+    store.update_user(&off, &event, &acme.basis()).await.unwrap();
     let current = store.find_user(&archived.id).await.unwrap().unwrap();
     let (gone, event) = archive_user(&acme.caller(), &current, T0).unwrap();
-    store.update_user(&gone, &event, None).await.unwrap();
+    store.update_user(&gone, &event, &acme.basis()).await.unwrap();
     let (ended, event) = archive_permission(&acme.caller(), &retired, T0).unwrap();
-    store.update_permission(&ended, &event, None).await.unwrap();
+    store.update_permission(&ended, &event, &acme.basis()).await.unwrap();
 
     let snapshot = store.assigners(&acme.org.id).await.unwrap();
 
@@ -440,7 +440,7 @@ async fn a_permission_change_on_a_stale_guard_changes_nothing() {
     let events_before = store.events(&acme.org.id).await.unwrap();
     let (archived, event) = archive_permission(&acme.caller(), &role, T0).unwrap();
 
-    let result = store.update_permission(&archived, &event, Some(stale)).await;
+    let result = store.update_permission(&archived, &event, &acme.guarded(stale)).await;
 
     assert!(matches!(result, Err(UpdatePermissionError::Conflict)), "{result:?}");
     assert_eq!(store.find_permission(&role.id).await.unwrap(), Some(role.clone()));
@@ -448,7 +448,7 @@ async fn a_permission_change_on_a_stale_guard_changes_nothing() {
     assert_eq!(store.events(&acme.org.id).await.unwrap(), events_before);
     assert_eq!(store.assigners(&acme.org.id).await.unwrap().guard.version, 1);
     let fresh = store.assigners(&acme.org.id).await.unwrap().guard;
-    store.update_permission(&archived, &event, Some(fresh)).await.unwrap();
+    store.update_permission(&archived, &event, &acme.guarded(fresh)).await.unwrap();
     let after = store.assigners(&acme.org.id).await.unwrap();
     assert_eq!(after.guard.version, 2);
     assert_eq!(after.assigners, vec![acme.admin.id.clone()]);

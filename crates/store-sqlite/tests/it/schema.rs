@@ -1,8 +1,11 @@
 //! Opening databases, migrating them, the server's secrets, and stored data
 //! that does not parse.
 
-use domain::{AuditKind, OrgId, PermissionId, UserId, UserKind};
-use ports::{AuditLog, PermissionRepository, SecretStore, UserRepository};
+use domain::{
+    AuditKind, Challenge, ChallengeId, ChallengePurpose, CredId, CredentialKind, CredentialUuid,
+    HttpMethod, OrgId, PermissionId, UserId, UserKind,
+};
+use ports::{AuditLog, OneTimeStore, PermissionRepository, SecretStore, UserRepository};
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnection;
@@ -22,6 +25,23 @@ async fn reopening_a_database_migrates_it_again_and_keeps_its_data() {
 
     assert_eq!(second.find_user(&acme.admin.id).await.unwrap(), Some(acme.admin.clone()));
     assert_eq!(third.count_orgs().await.unwrap(), 1);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_and_its_journal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let db = Db::new();
+    let store = db.open().await;
+    // A write makes SQLite create the write-ahead log next to the file.
+    OrgFixture::create(&store, "acme").await;
+
+    let journal = db.path().with_extension("db-wal");
+    for path in [db.path(), journal] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
 }
 
 #[tokio::test]
@@ -145,4 +165,129 @@ async fn a_database_of_the_first_schema_is_upgraded_with_its_data() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, AuditKind::UserCreated);
     assert_eq!(events[0].permission_id, None);
+}
+
+/// Migrates a new database at `db` with the migrations before 0004 only,
+/// and answers a connection to it.
+async fn database_before_registrations(db: &Db) -> SqliteConnection {
+    let old = tempfile::tempdir().unwrap();
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for name in [
+        "0001_orgs_users_and_one_time_records.sql",
+        "0002_permission_versions_and_the_org_guard.sql",
+        "0003_nonces.sql",
+    ] {
+        std::fs::copy(migrations.join(name), old.path().join(name)).unwrap();
+    }
+    let url = format!("sqlite://{}?mode=rwc", db.path().display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    Migrator::new(old.path()).await.unwrap().run(&mut conn).await.unwrap();
+    conn
+}
+
+#[tokio::test]
+async fn a_database_from_before_registrations_is_upgraded_with_its_credentials_and_challenges() {
+    let db = Db::new();
+    let mut conn = database_before_registrations(&db).await;
+    let org = OrgId::from_random(&fresh_random());
+    let user = UserId::from_random(&fresh_random());
+    let uuid = CredentialUuid::from_random(&fresh_random());
+    let at = T0.unix_millis();
+    let statements = [
+        format!("INSERT INTO orgs (id, name, created_at) VALUES ('{org}', 'acme', {at})"),
+        format!(
+            "INSERT INTO users (id, org_id, kind, username, username_key, credential_uuid, \
+             is_registered, is_service_account, is_sso_required, state, created_at, version) \
+             VALUES ('{user}', '{org}', 'EndUser', 'jane@x.io', 'jane@x.io', '{uuid}', 1, 0, 0, \
+             'Active', {at}, 0)"
+        ),
+        format!(
+            "INSERT INTO credentials (uuid, cred_id, user_id, org_id, kind, public_key_pem, \
+             is_active, created_at) VALUES ('{uuid}', 'old-key', '{user}', '{org}', 'Key', \
+             'PEM', 1, {at})"
+        ),
+        format!(
+            "INSERT INTO challenges (id, challenge, purpose, org_id, user_id, issued_at) \
+             VALUES ('old-login', 'c1', 'Login', '{org}', '{user}', {at})"
+        ),
+        format!(
+            "INSERT INTO challenges (id, challenge, purpose, org_id, user_id, action_method, \
+             action_path, action_payload, issued_at) VALUES ('old-action', 'c2', 'UserAction', \
+             '{org}', '{user}', 'DELETE', '/auth/users/x', '', {at})"
+        ),
+    ];
+    for sql in &statements {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = db.open().await;
+
+    let key = store.find_credential(&user, &CredId::parse("old-key").unwrap()).await.unwrap();
+    let key = key.expect("the old key is kept");
+    assert_eq!((key.uuid.clone(), key.kind, key.name.as_str()), (uuid, CredentialKind::Key, ""));
+    assert_eq!((key.sign_count, key.relying_party_id, key.origin), (0, None, None));
+    let login = store.take_challenge(&ChallengeId::from_wire("old-login")).await.unwrap();
+    let purpose = ChallengePurpose::Login { org_id: org.clone(), user_id: user.clone() };
+    assert_eq!(login.map(|c| (c.challenge, c.purpose)), Some(("c1".to_owned(), purpose)));
+    let action = store.take_challenge(&ChallengeId::from_wire("old-action")).await.unwrap();
+    let Some(ChallengePurpose::UserAction { request, .. }) = action.map(|c| c.purpose) else {
+        panic!("the user-action challenge is kept");
+    };
+    assert_eq!((request.method, request.path.as_str()), (HttpMethod::Delete, "/auth/users/x"));
+
+    let purpose =
+        ChallengePurpose::Registration { org_id: org, user_id: user, kind: CredentialKind::Fido2 };
+    let registration = Challenge::issue(purpose, &[1; 32], &[2; 32], T0);
+    store.insert_challenge(&registration).await.unwrap();
+    let taken = store.take_challenge(&registration.id).await.unwrap();
+    assert_eq!(taken, Some(registration));
+}
+
+#[tokio::test]
+async fn the_schema_refuses_what_the_domain_cannot_read() {
+    let db = Db::new();
+    let store = db.open().await;
+    let acme = OrgFixture::create(&store, "acme").await;
+    let (org, user) = (&acme.org.id, &acme.admin.id);
+    let url = format!("sqlite://{}", db.path().display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+
+    for refused in [
+        "UPDATE credentials SET sign_count = -1".to_owned(),
+        "UPDATE credentials SET sign_count = 4294967296".to_owned(),
+        format!(
+            "INSERT INTO challenges (id, challenge, purpose, org_id, user_id, issued_at) \
+             VALUES ('r1', 'c', 'Registration', '{org}', '{user}', 0)"
+        ),
+        format!(
+            "INSERT INTO challenges (id, challenge, purpose, org_id, user_id, credential_kind, \
+             issued_at) VALUES ('r2', 'c', 'Registration', '{org}', '{user}', 'Robot', 0)"
+        ),
+        format!(
+            "INSERT INTO challenges (id, challenge, purpose, org_id, user_id, credential_kind, \
+             issued_at) VALUES ('r3', 'c', 'Login', '{org}', '{user}', 'Key', 0)"
+        ),
+        format!(
+            "INSERT INTO challenges (id, challenge, purpose, org_id, user_id, issued_at) \
+             VALUES ('r4', 'c', 'Logout', '{org}', '{user}', 0)"
+        ),
+    ] {
+        assert!(sqlx::query(&refused).execute(&mut conn).await.is_err(), "{refused}");
+    }
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stored_credential_kind_that_does_not_parse_is_a_store_error() {
+    let db = Db::new();
+    let store = db.open().await;
+    let acme = OrgFixture::create(&store, "acme").await;
+
+    tamper(&db, "UPDATE credentials SET kind = 'Robot'").await;
+
+    let found = store.find_credential(&acme.admin.id, &acme.credential.cred_id).await;
+    let error = found.expect_err("an unknown kind is refused").to_string();
+    assert!(error.contains("kind"), "{error}");
+    assert!(store.list_credentials(&acme.admin.id).await.is_err());
 }
