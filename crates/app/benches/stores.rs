@@ -58,7 +58,7 @@ use domain::{
     Caller, Challenge, HttpMethod, LifecycleState, NewUser, OrgName, Timestamp, User,
     UserActionGrant, UserActionRequest, UserActionToken, UserId, UserKind, Username,
 };
-use ports::{Clock, OneTimeStore, PermissionRepository, Randomness, UserRepository};
+use ports::{Basis, Clock, OneTimeStore, PermissionRepository, Randomness, UserRepository};
 use signature::KeyVerifier;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -424,8 +424,13 @@ impl<S: Store, D: Direct> Fixture<S, D> {
             issued_at: SystemClock.now(),
             used_at: None,
         };
+        let basis = Basis {
+            actor: self.caller.id().clone(),
+            actor_version: self.caller.user().version,
+            guard: None,
+        };
         self.runtime.block_on(async {
-            self.store.insert_user(&user, &[], &event).await.unwrap();
+            self.store.insert_user(&user, &[], &event, &basis).await.unwrap();
             self.store.insert_user_action(&grant).await.unwrap();
         });
         let signed = SignedRequest { user_action: Some(grant.token), request: grant.request };
@@ -458,6 +463,7 @@ async fn log_in<S: Store>(service: &Service<StorePorts<S>>) -> Caller {
         cred_id: created.cred_id.as_str().to_owned(),
         signature: key.sign(&random, &client_data).unwrap().as_ref().to_vec(),
         client_data,
+        authenticator_data: None,
     };
     let token = service.login(issued.challenge.id.as_str(), &assertion).await.unwrap();
     service.authenticate(&token).await.unwrap()
