@@ -196,20 +196,12 @@ impl PermissionRepository for SqliteStore {
             return Err(StoreError::new(UnknownOrg(org.clone())));
         };
         let version = decode::version(&row, "guard_version")?;
-        let rows = sqlx::query(
-            "SELECT DISTINCT a.user_id FROM permission_assignments AS a \
-             JOIN permissions AS p ON p.id = a.permission_id \
-             JOIN users AS u ON u.id = a.user_id \
-             WHERE a.org_id = ? AND a.ended_at IS NULL AND p.is_archived = 0 \
-             AND u.state = 'Active' \
-             AND EXISTS (SELECT 1 FROM json_each(p.operations) AS op WHERE op.value = ?) \
-             ORDER BY a.user_id",
-        )
-        .bind(org.as_str())
-        .bind(Operation::AssignPermission.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::new)?;
+        let rows = sqlx::query(ASSIGNERS)
+            .bind(org.as_str())
+            .bind(Operation::AssignPermission.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::new)?;
         let assigners = rows
             .iter()
             .map(|row| {
@@ -223,6 +215,26 @@ impl PermissionRepository for SqliteStore {
         Ok(AssignersSnapshot { guard, assigners })
     }
 }
+
+/// The active users of the org `?1` who hold a live permission that grants
+/// the operation `?2`, in id order.
+///
+/// From the few to the many: the org's live permissions that grant the
+/// operation (`permissions_by_org`), their live assignments
+/// (`permission_assignments_by_permission`), then each holder by id.
+/// `CROSS JOIN` makes SQLite keep that order. Left to choose, it walks
+/// every live assignment of the org (`permission_assignments_live_by_org`)
+/// and looks up each one's permission: as many steps as the org has
+/// assignments, 0.7 s at a million. In this order the cost follows the
+/// assigners.
+const ASSIGNERS: &str = "\
+    SELECT DISTINCT a.user_id FROM permissions AS p \
+    CROSS JOIN permission_assignments AS a \
+        ON a.permission_id = p.id AND a.ended_at IS NULL \
+    CROSS JOIN users AS u ON u.id = a.user_id \
+    WHERE p.org_id = ?1 AND p.is_archived = 0 AND u.state = 'Active' \
+    AND EXISTS (SELECT 1 FROM json_each(p.operations) AS op WHERE op.value = ?2) \
+    ORDER BY a.user_id";
 
 /// Inserts `permission` at version 0.
 pub(crate) async fn insert_permission_row(
@@ -280,4 +292,41 @@ async fn bump_holders(
     .await
     .map_err(StoreError::new)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The order [`ASSIGNERS`] reads in: `CROSS JOIN` fixes it, so the plan
+    //! is the same on an empty database as on a million users.
+
+    use sqlx::Row;
+
+    use super::ASSIGNERS;
+    use crate::SqliteStore;
+
+    #[tokio::test]
+    async fn the_assigners_are_read_from_the_granting_permissions_through_indexes() {
+        let store = SqliteStore::in_memory().await.expect("a store");
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {ASSIGNERS}"))
+            .bind("or-plan")
+            .bind("Permissions:Assign")
+            .fetch_all(&store.pool)
+            .await
+            .expect("a plan");
+        let steps: Vec<String> = rows.iter().map(|row| row.get("detail")).collect();
+
+        let position = |step: &str| {
+            steps.iter().position(|found| found.starts_with(step)).unwrap_or_else(|| {
+                panic!("no step {step:?} in {steps:?}");
+            })
+        };
+        let permissions = position("SEARCH p USING INDEX permissions_by_org (org_id=?)");
+        let assignments =
+            position("SEARCH a USING INDEX permission_assignments_by_permission (permission_id=?)");
+        let users = position("SEARCH u USING INDEX sqlite_autoindex_users_1 (id=?)");
+        assert!(permissions < assignments && assignments < users, "{steps:?}");
+        // Only the operations of one permission are scanned.
+        let scans: Vec<&String> = steps.iter().filter(|step| step.starts_with("SCAN")).collect();
+        assert!(scans.iter().all(|step| step.starts_with("SCAN op VIRTUAL TABLE")), "{steps:?}");
+    }
 }
