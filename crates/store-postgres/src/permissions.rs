@@ -102,17 +102,7 @@ impl PermissionRepository for PostgresStore {
         let conn = self.connection().await?;
         let row = sql::query_opt(
             &conn,
-            "SELECT o.guard_version, ARRAY( \
-                 SELECT DISTINCT u.id FROM users AS u \
-                 JOIN permission_assignments AS a \
-                     ON a.user_id = u.id AND a.ended_at IS NULL \
-                 JOIN permissions AS p \
-                     ON p.id = a.permission_id AND NOT p.is_archived \
-                 WHERE u.org_id = o.id AND u.state = 'Active' \
-                     AND $2 = ANY (p.operations) \
-                 ORDER BY u.id \
-             ) AS assigners \
-             FROM orgs AS o WHERE o.id = $1",
+            ASSIGNERS,
             &[&org.as_str(), &Operation::AssignPermission.as_str()],
         )
         .await
@@ -130,6 +120,50 @@ impl PermissionRepository for PostgresStore {
         Ok(AssignersSnapshot { guard: OrgGuard { org_id: org.clone(), version }, assigners })
     }
 }
+
+/// The guard version of the org `$1` and its active users who hold a live
+/// permission that grants the operation `$2`, in id order.
+///
+/// It costs what the org's assigners cost, not what the org costs: the
+/// org's live permissions that grant `$2`, then the live assignments of
+/// each through `permission_assignments_by_permission`, one at a time
+/// (`walk`), then each holder by primary key. The shape leaves the planner
+/// no other way. A join, even written from the permissions' side, is
+/// planned with the statistics of `permission_assignments.permission_id`,
+/// and in an org whose users all hold one permission those say that any
+/// permission is held by nearly every assignment; the planner then reads
+/// every live assignment of the org (joined to `users` by hash or merge,
+/// or scanned once per permission when the join is a `LATERAL`), 0.6 to
+/// 1 s at a million users. Here each step asks for the next assignment of one permission
+/// in `seq` order with `LIMIT 1`, which only that index answers without
+/// reading and sorting every row, whatever the statistics say; and the
+/// holder's state is a scalar subquery on the primary key, run per row.
+const ASSIGNERS: &str = "\
+    WITH RECURSIVE granting AS MATERIALIZED ( \
+        SELECT p.id FROM permissions AS p \
+        WHERE p.org_id = $1 AND NOT p.is_archived AND $2 = ANY (p.operations) \
+    ), walk AS ( \
+        SELECT first.permission_id, first.seq, first.user_id \
+        FROM granting AS g CROSS JOIN LATERAL ( \
+            SELECT a.permission_id, a.seq, a.user_id FROM permission_assignments AS a \
+            WHERE a.permission_id = g.id AND a.ended_at IS NULL \
+            ORDER BY a.seq LIMIT 1 \
+        ) AS first \
+        UNION ALL \
+        SELECT next.permission_id, next.seq, next.user_id \
+        FROM walk AS w CROSS JOIN LATERAL ( \
+            SELECT a.permission_id, a.seq, a.user_id FROM permission_assignments AS a \
+            WHERE a.permission_id = w.permission_id AND a.ended_at IS NULL \
+                AND a.seq > w.seq \
+            ORDER BY a.seq LIMIT 1 \
+        ) AS next \
+    ) \
+    SELECT o.guard_version, ARRAY( \
+        SELECT DISTINCT w.user_id FROM walk AS w \
+        WHERE (SELECT u.state FROM users AS u WHERE u.id = w.user_id) = 'Active' \
+        ORDER BY w.user_id \
+    ) AS assigners \
+    FROM orgs AS o WHERE o.id = $1";
 
 /// The transactions of the writes that can lose a race with another
 /// transaction; the trait's methods answer a lost race as a conflict.
@@ -264,4 +298,134 @@ fn changes_grants(stored: &Permission, updated: &Permission) -> bool {
 async fn conflict(tx: Transaction<'_>) -> Result<(), UpdatePermissionError> {
     tx.rollback().await.map_err(StoreError::new)?;
     Err(UpdatePermissionError::Conflict)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The plan of [`ASSIGNERS`] where the statistics mislead: an org whose
+    //! users all hold one permission that does not grant the operation.
+
+    use serde_json::Value;
+    use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+    use super::ASSIGNERS;
+    use crate::PostgresStore;
+
+    /// The users who hold the permission everybody holds.
+    const USERS: usize = 5_000;
+
+    /// Runs `sql` and answers its column `index` of every row, as text.
+    async fn column(client: &Client, sql: &str, index: usize) -> Vec<String> {
+        let messages = client.simple_query(sql).await.expect("the statement runs");
+        messages
+            .iter()
+            .filter_map(|message| match message {
+                SimpleQueryMessage::Row(row) => row.get(index).map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every scan of a table in a JSON plan, as `(table, node type, index)`.
+    fn scans(plan: &Value, found: &mut Vec<(String, String, String)>) {
+        let text = |key: &str| plan.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+        if let Some(table) = plan.get("Relation Name").and_then(Value::as_str) {
+            found.push((table.to_owned(), text("Node Type"), text("Index Name")));
+        }
+        for child in plan.get("Plans").and_then(Value::as_array).into_iter().flatten() {
+            scans(child, found);
+        }
+    }
+
+    /// Populates the store's schema, analyses it, and answers the scans of
+    /// the generic and the custom plan of [`ASSIGNERS`] and what it finds.
+    async fn plans_and_assigners(
+        url: &str,
+    ) -> (Vec<(String, String, String)>, Vec<(String, String, String)>, Vec<String>) {
+        let store = PostgresStore::connect(url).await.expect("the store connects and migrates");
+        let conn = store.connection().await.expect("a connection");
+        conn.batch_execute(&format!(
+            "INSERT INTO orgs (id, name, created_at) VALUES ('or-plan', 'Plan', 0); \
+             INSERT INTO users (id, org_id, kind, username, username_key, is_registered, \
+                 is_service_account, is_sso_required, state, created_at, version) \
+             SELECT 'us-' || lpad(n::text, 6, '0'), 'or-plan', 'EndUser', n || '@x', \
+                 n || '@x', false, false, false, \
+                 CASE WHEN n = 3 THEN 'Inactive' ELSE 'Active' END, 0, 0 \
+             FROM generate_series(1, {USERS}) AS n; \
+             INSERT INTO permissions (id, org_id, name, operations, is_immutable, \
+                 is_archived, created_at, updated_at, version) VALUES \
+             ('pm-readers', 'or-plan', 'Readers', ARRAY['Auth:Users:Read'], false, false, 0, 0, 0), \
+             ('pm-assigners', 'or-plan', 'Assigners', \
+                 ARRAY['Auth:Users:Read', 'Permissions:Assign'], false, false, 0, 0, 0); \
+             INSERT INTO permission_assignments (id, permission_id, user_id, org_id, created_at) \
+             SELECT 'pa-' || n, 'pm-readers', 'us-' || lpad(n::text, 6, '0'), 'or-plan', 0 \
+             FROM generate_series(1, {USERS}) AS n; \
+             INSERT INTO permission_assignments \
+                 (id, permission_id, user_id, org_id, created_at, ended_at) VALUES \
+             ('pa-a1', 'pm-assigners', 'us-000002', 'or-plan', 0, NULL), \
+             ('pa-a2', 'pm-assigners', 'us-004000', 'or-plan', 0, NULL), \
+             ('pa-a3', 'pm-assigners', 'us-000003', 'or-plan', 0, NULL), \
+             ('pa-a4', 'pm-assigners', 'us-000004', 'or-plan', 0, 1); \
+             ANALYZE orgs, users, permissions, permission_assignments; \
+             PREPARE assigners (text, text) AS {ASSIGNERS};"
+        ))
+        .await
+        .expect("the population is written");
+
+        let execute = "EXECUTE assigners('or-plan', 'Permissions:Assign')";
+        let mut plans = Vec::new();
+        for mode in ["force_generic_plan", "force_custom_plan"] {
+            conn.batch_execute(&format!("SET plan_cache_mode = {mode}")).await.unwrap();
+            let json = column(&conn, &format!("EXPLAIN (FORMAT JSON) {execute}"), 0).await;
+            let plan: Value = serde_json::from_str(&json[0]).expect("a JSON plan");
+            let mut found = Vec::new();
+            scans(&plan[0]["Plan"], &mut found);
+            plans.push(found);
+        }
+        let assigners = column(&conn, execute, 1).await;
+        conn.batch_execute("DEALLOCATE assigners; RESET plan_cache_mode").await.unwrap();
+        drop(conn);
+        store.close();
+        let custom = plans.pop().unwrap();
+        let generic = plans.pop().unwrap();
+        (generic, custom, assigners)
+    }
+
+    #[tokio::test]
+    async fn the_assigners_are_read_through_indexes_when_everybody_holds_one_permission() {
+        let Ok(server) = std::env::var("ORGUSERS_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: set ORGUSERS_TEST_POSTGRES_URL to a PostgreSQL URL to run it");
+            return;
+        };
+        let (admin, connection) = tokio_postgres::connect(&server, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let schema = format!("t_plan_{}_{nanos}", std::process::id());
+        admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options=-c%20search_path%3D{schema}");
+
+        // Run apart, so that the schema is dropped whatever happens.
+        let outcome = tokio::spawn(async move { plans_and_assigners(&url).await }).await;
+        admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+        let (generic, custom, assigners) = outcome.expect("the plans were read");
+
+        for scans in [&generic, &custom] {
+            for (table, node, index) in scans {
+                let through_index = node == "Index Scan" || node == "Index Only Scan";
+                match table.as_str() {
+                    "permission_assignments" => assert!(
+                        through_index && index == "permission_assignments_by_permission",
+                        "{scans:?}"
+                    ),
+                    "users" => assert!(through_index, "{scans:?}"),
+                    _ => {}
+                }
+            }
+            assert!(scans.iter().any(|(table, ..)| table == "users"), "{scans:?}");
+        }
+        assert_eq!(assigners, ["{us-000002,us-004000}"]);
+    }
 }
