@@ -210,15 +210,21 @@ impl PostgresStore {
         }
 
         // The stored permission, locked: what it granted decides whether
-        // its holders' versions move.
+        // its holders' versions move. A permission moves to no other org,
+        // so the org is part of the match, as the version is: a change
+        // that names another org's permission is a conflict.
         let sql = format!(
             "SELECT {PERMISSION_COLUMNS} FROM permissions \
-             WHERE id = $1 AND version = $2 FOR UPDATE"
+             WHERE id = $1 AND org_id = $2 AND version = $3 FOR UPDATE"
         );
         let stored = sql::query_opt(
             &tx,
             &sql,
-            &[&permission.id.as_str(), &decode::version_column(permission.version)?],
+            &[
+                &permission.id.as_str(),
+                &permission.org_id.as_str(),
+                &decode::version_column(permission.version)?,
+            ],
         )
         .await
         .map_err(StoreError::new)?;
@@ -230,7 +236,7 @@ impl PostgresStore {
             &tx,
             "UPDATE permissions SET name = $1, operations = $2, is_immutable = $3, \
              is_archived = $4, updated_at = $5, version = version + 1 \
-             WHERE id = $6 AND version = $7",
+             WHERE id = $6 AND org_id = $7 AND version = $8",
             &[
                 &permission.name.as_str(),
                 &decode::operation_names(&permission.operations),
@@ -238,6 +244,7 @@ impl PostgresStore {
                 &permission.is_archived,
                 &permission.updated_at.unix_millis(),
                 &permission.id.as_str(),
+                &permission.org_id.as_str(),
                 &decode::version_column(permission.version)?,
             ],
         )

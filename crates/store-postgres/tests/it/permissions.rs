@@ -169,6 +169,32 @@ async fn an_update_of_an_unknown_permission_is_a_conflict() {
 }
 
 #[tokio::test]
+async fn a_change_that_names_another_org_for_a_permission_is_a_conflict_and_changes_nothing() {
+    let Some(db) = Db::new().await else { return };
+    let store = db.open().await;
+    let acme = OrgFixture::create(&store, "acme").await;
+    let globex = OrgFixture::create(&store, "globex").await;
+    let readers = acme.create_permission(&store, "Readers", &[Operation::ReadUser]).await;
+    let jane = member(&store, &acme, "jane@example.com").await;
+    assign(&store, &acme, &readers, &jane.id, T0).await;
+    let jane = store.find_user(&jane.id).await.unwrap().unwrap();
+    let acme_events = store.events(&acme.org.id).await.unwrap();
+    // Acme's permission, its id and version as stored, said to be globex's
+    // and archived by globex's admin.
+    let claimed = Permission { org_id: globex.org.id.clone(), ..readers.clone() };
+    let (archived, event) = archive_permission(&globex.caller(), &claimed, later(1)).unwrap();
+
+    let result = store.update_permission(&archived, &event, &globex.basis()).await;
+
+    assert!(matches!(result, Err(UpdatePermissionError::Conflict)), "{result:?}");
+    assert_eq!(store.find_permission(&readers.id).await.unwrap(), Some(readers.clone()));
+    assert_eq!(store.list_assignments(&readers.id).await.unwrap().len(), 1);
+    assert_eq!(store.find_user(&jane.id).await.unwrap(), Some(jane));
+    assert_eq!(store.events(&acme.org.id).await.unwrap(), acme_events);
+    assert_eq!(store.events(&globex.org.id).await.unwrap(), vec![globex.event]);
+}
+
+#[tokio::test]
 async fn a_rename_to_a_live_name_is_taken_and_changes_nothing() {
     let Some(db) = Db::new().await else { return };
     let store = db.open().await;
