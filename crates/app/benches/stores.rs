@@ -16,16 +16,27 @@
 //!   permission, spending the grant, loading the target, the decision, the
 //!   compare-and-set and the audit event. The target holds no
 //!   permission, so it cannot assign and the org guard is not read.
+//! - `archive_guarded_<scale>`: the same for a target who holds
+//!   `Assigners`, a permission that grants `Permissions:Assign`: the use
+//!   case also reads the org's assigners with its guard version
+//!   (`PermissionRepository::assigners`), and the write compares and bumps
+//!   the guard version too.
 //!
 //! `<scale>` is `1k` or `1m`: the org holds its admin and 1 000 or
-//! 1 000 000 more users. Those are written in bulk with SQL in the store's
-//! schema (ids drawn as the domain draws them, names normalised by the
-//! domain), one transaction, when the first benchmark of the scale runs
-//! (PostgreSQL then vacuums, analyses and checkpoints). Before each
+//! 1 000 000 more users, each of whom holds `Readers`, a permission that
+//! does not grant `Permissions:Assign`; one of them also holds `Assigners`,
+//! so that with the admin (`OrgAdmin`) two users besides any target can
+//! assign. The users and their assignments are written in bulk with SQL in
+//! the store's schema (ids drawn as the domain draws them, names
+//! normalised by the domain), one transaction, when the first benchmark of
+//! the scale runs (PostgreSQL then vacuums, analyses and checkpoints); the
+//! two permissions are created through the store before. Before each
 //! archive, and not timed, a fresh target is stored as `create_user` stores
-//! one and a user action is granted for its `DELETE`; after it, and not
-//! timed either, the archived row is deleted, so that every archive runs
-//! against the same number of users.
+//! one (and for a guarded archive given `Assigners` as
+//! `assign_permission` gives it) and a user action is granted for its
+//! `DELETE`; after it, and not timed either, the archived row and its
+//! assignment are deleted, so that every archive runs against the same
+//! number of users and assignments.
 //!
 //! SQLite runs on a database file in a temporary directory, opened by the
 //! store (WAL, `synchronous = NORMAL`). PostgreSQL runs on the database
@@ -55,8 +66,9 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 use domain::{
-    Caller, Challenge, HttpMethod, LifecycleState, NewUser, OrgName, Timestamp, User,
-    UserActionGrant, UserActionRequest, UserActionToken, UserId, UserKind, Username,
+    AssignmentId, Caller, Challenge, HttpMethod, LifecycleState, NewUser, Operation, OrgName,
+    Permission, PermissionId, PermissionName, Timestamp, User, UserActionGrant, UserActionRequest,
+    UserActionToken, UserId, UserKind, Username,
 };
 use ports::{Basis, Clock, OneTimeStore, PermissionRepository, Randomness, UserRepository};
 use signature::KeyVerifier;
@@ -124,6 +136,18 @@ struct BulkUser {
     username_key: String,
 }
 
+/// One live assignment of the bulk population, as its row stores it.
+struct BulkAssignment {
+    id: String,
+    permission_id: String,
+    user_id: String,
+}
+
+/// An assignment id drawn as the domain draws one.
+fn assignment_id() -> AssignmentId {
+    AssignmentId::from_random(&ports::random_array(&SystemRandom))
+}
+
 /// `count` users with ids drawn as the domain draws them, in id order, and
 /// user names numbered in that order, so that both indexes are filled from
 /// left to right. Every name is parsed by the domain, which gives its key.
@@ -153,12 +177,21 @@ trait Direct {
     /// The floor: one single-row update in a transaction of its own.
     async fn bare_update(&self, id: &str);
 
-    /// Deletes the row of an archived target.
-    async fn delete_user(&self, id: &str);
+    /// Deletes the row of an archived target, and first the rows of the
+    /// assignments it held, by their ids.
+    async fn delete_user(&self, id: &str, assignments: &[String]);
 
     /// Writes `users` into `org` as active end users, as `insert_user`
-    /// writes a user without credential, in one transaction.
-    async fn populate(&self, org: &str, users: &[BulkUser], created_at: i64);
+    /// writes a user without credential, and the live `assignments` of
+    /// permissions to them, as `update_user` writes one, in one
+    /// transaction.
+    async fn populate(
+        &self,
+        org: &str,
+        users: &[BulkUser],
+        assignments: &[BulkAssignment],
+        created_at: i64,
+    );
 }
 
 /// A SQLite database, through sqlx.
@@ -206,7 +239,16 @@ impl Direct for SqliteDirect {
         assert_eq!(changed, 1);
     }
 
-    async fn delete_user(&self, id: &str) {
+    async fn delete_user(&self, id: &str, assignments: &[String]) {
+        for assignment in assignments {
+            let deleted = sqlx::query("DELETE FROM permission_assignments WHERE id = ?")
+                .bind(assignment)
+                .execute(&self.teardown)
+                .await
+                .unwrap()
+                .rows_affected();
+            assert_eq!(deleted, 1);
+        }
         let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id)
             .execute(&self.teardown)
@@ -216,7 +258,13 @@ impl Direct for SqliteDirect {
         assert_eq!(deleted, 1);
     }
 
-    async fn populate(&self, org: &str, users: &[BulkUser], created_at: i64) {
+    async fn populate(
+        &self,
+        org: &str,
+        users: &[BulkUser],
+        assignments: &[BulkAssignment],
+        created_at: i64,
+    ) {
         let kind = UserKind::EndUser.as_str();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
         for batch in users.chunks(SQLITE_BATCH) {
@@ -237,6 +285,21 @@ impl Direct for SqliteDirect {
             });
             insert.build().execute(&mut *tx).await.unwrap();
         }
+        for batch in assignments.chunks(SQLITE_BATCH) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO permission_assignments \
+                 (id, permission_id, user_id, org_id, created_at, ended_at) ",
+            );
+            insert.push_values(batch, |mut row, assignment| {
+                row.push_bind(assignment.id.as_str())
+                    .push_bind(assignment.permission_id.as_str())
+                    .push_bind(assignment.user_id.as_str())
+                    .push_bind(org)
+                    .push_bind(created_at)
+                    .push("NULL");
+            });
+            insert.build().execute(&mut *tx).await.unwrap();
+        }
         tx.commit().await.unwrap();
         // Moves the population out of the WAL into the database.
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await.unwrap();
@@ -251,6 +314,7 @@ struct PostgresDirect {
     /// without the foreign-key scans of unindexed `archived_by`.
     teardown: Client,
     delete: Statement,
+    delete_assignment: Statement,
 }
 
 impl PostgresDirect {
@@ -266,7 +330,11 @@ impl PostgresDirect {
             .await
             .expect("the teardown session disables triggers (this needs a superuser)");
         let delete = teardown.prepare("DELETE FROM users WHERE id = $1").await.expect("prepared");
-        PostgresDirect { client, update, teardown, delete }
+        let delete_assignment = teardown
+            .prepare("DELETE FROM permission_assignments WHERE id = $1")
+            .await
+            .expect("prepared");
+        PostgresDirect { client, update, teardown, delete, delete_assignment }
     }
 }
 
@@ -278,12 +346,23 @@ impl Direct for PostgresDirect {
         assert_eq!(changed, 1);
     }
 
-    async fn delete_user(&self, id: &str) {
+    async fn delete_user(&self, id: &str, assignments: &[String]) {
+        for assignment in assignments {
+            let deleted =
+                self.teardown.execute(&self.delete_assignment, &[assignment]).await.unwrap();
+            assert_eq!(deleted, 1);
+        }
         let deleted = self.teardown.execute(&self.delete, &[&id]).await.unwrap();
         assert_eq!(deleted, 1);
     }
 
-    async fn populate(&self, org: &str, users: &[BulkUser], created_at: i64) {
+    async fn populate(
+        &self,
+        org: &str,
+        users: &[BulkUser],
+        assignments: &[BulkAssignment],
+        created_at: i64,
+    ) {
         let kind = UserKind::EndUser.as_str();
         let insert = self
             .client
@@ -298,6 +377,17 @@ impl Direct for PostgresDirect {
             )
             .await
             .unwrap();
+        let assign = self
+            .client
+            .prepare(
+                "INSERT INTO permission_assignments \
+                 (id, permission_id, user_id, org_id, created_at, ended_at) \
+                 SELECT a.id, a.permission_id, a.user_id, $4::text, $5::bigint, NULL \
+                 FROM unnest($1::text[], $2::text[], $3::text[]) \
+                 AS a (id, permission_id, user_id)",
+            )
+            .await
+            .unwrap();
         self.client.batch_execute("BEGIN").await.unwrap();
         for batch in users.chunks(POSTGRES_BATCH) {
             let ids: Vec<&str> = batch.iter().map(|user| user.id.as_str()).collect();
@@ -308,10 +398,20 @@ impl Direct for PostgresDirect {
                 .await
                 .unwrap();
         }
+        for batch in assignments.chunks(POSTGRES_BATCH) {
+            let ids: Vec<&str> = batch.iter().map(|a| a.id.as_str()).collect();
+            let permissions: Vec<&str> = batch.iter().map(|a| a.permission_id.as_str()).collect();
+            let users: Vec<&str> = batch.iter().map(|a| a.user_id.as_str()).collect();
+            self.client
+                .execute(&assign, &[&ids, &permissions, &users, &org, &created_at])
+                .await
+                .unwrap();
+        }
         self.client.batch_execute("COMMIT").await.unwrap();
-        // What autovacuum would do soon after: statistics for the planner,
-        // the visibility map set.
-        self.client.batch_execute("VACUUM (ANALYZE) users").await.unwrap();
+        // What autovacuum would do soon after: statistics for the planner
+        // (which then see one permission in nearly every assignment), the
+        // visibility map set.
+        self.client.batch_execute("VACUUM (ANALYZE) users, permission_assignments").await.unwrap();
         // Writes the population out now: a checkpoint that the bulk load's
         // WAL would otherwise start during the measurements competes with
         // every commit for the disk, and the full-page images written after
@@ -343,6 +443,8 @@ fn delete_request(user_id: &str) -> UserActionRequest {
 /// An archive whose user action was granted beforehand.
 struct GrantedArchive {
     user_id: String,
+    /// The ids of the target's assignments, deleted with it.
+    assignments: Vec<String>,
     signed: SignedRequest,
 }
 
@@ -355,6 +457,9 @@ struct Fixture<S: Store, D: Direct> {
     caller: Caller,
     /// The user `bare_update` bumps: one of the bulk population.
     bare_target: String,
+    /// A permission that grants `Permissions:Assign`, held by one user of
+    /// the bulk population and by the targets of guarded archives.
+    assigners: Permission,
     next_target: Cell<u64>,
 }
 
@@ -379,31 +484,75 @@ impl<S: Store, D: Direct> Fixture<S, D> {
             SystemRandom,
         );
         let caller = runtime.block_on(log_in(&service));
+        let readers =
+            runtime.block_on(create_permission(&store, &caller, "Readers", &[Operation::ReadUser]));
+        let assigners = runtime.block_on(create_permission(
+            &store,
+            &caller,
+            "Assigners",
+            &[Operation::AssignPermission],
+        ));
 
         let started = Instant::now();
         let bulk = population(users);
+        let assigner = &bulk[users / 4];
+        let mut assignments: Vec<BulkAssignment> = bulk
+            .iter()
+            .map(|user| BulkAssignment {
+                id: assignment_id().as_str().to_owned(),
+                permission_id: readers.id.as_str().to_owned(),
+                user_id: user.id.clone(),
+            })
+            .collect();
+        assignments.push(BulkAssignment {
+            id: assignment_id().as_str().to_owned(),
+            permission_id: assigners.id.as_str().to_owned(),
+            user_id: assigner.id.clone(),
+        });
         runtime.block_on(direct.populate(
             caller.org_id().as_str(),
             &bulk,
+            &assignments,
             SystemClock.now().unix_millis(),
         ));
-        eprintln!("{label}: {users} users written in bulk in {:.1?}", started.elapsed());
+        eprintln!(
+            "{label}: {users} users and their assignments written in bulk in {:.1?}",
+            started.elapsed()
+        );
 
         let bare_target = bulk[users / 2].id.clone();
-        // The bulk rows read back through the store as valid users.
-        for user in [&bulk[0], &bulk[users / 2], &bulk[users - 1]] {
+        // The bulk rows read back through the store as valid users, with
+        // their assignments.
+        for user in [&bulk[0], assigner, &bulk[users / 2], &bulk[users - 1]] {
             let id = UserId::parse(&user.id).unwrap();
             let found = runtime.block_on(store.find_user(&id)).unwrap().expect("stored");
             assert_eq!(found.org_id, *caller.org_id());
             assert_eq!(found.state, LifecycleState::Active);
             assert_eq!(found.username.as_str(), user.username);
+            let held = if user.id == assigner.id { 2 } else { 1 };
+            assert_eq!(found.assignments.len(), held);
         }
-        Fixture { runtime, service, store, direct, caller, bare_target, next_target: Cell::new(0) }
+        let mut can_assign = vec![caller.id().clone(), UserId::parse(&assigner.id).unwrap()];
+        can_assign.sort();
+        let snapshot = runtime.block_on(store.assigners(caller.org_id())).unwrap();
+        assert_eq!(snapshot.assigners, can_assign);
+        Fixture {
+            runtime,
+            service,
+            store,
+            direct,
+            caller,
+            bare_target,
+            assigners,
+            next_target: Cell::new(0),
+        }
     }
 
-    /// A fresh target stored as `create_user` stores one, and a user
-    /// action for its `DELETE`, stored as `Service::action` stores one.
-    fn grant_archive(&self) -> GrantedArchive {
+    /// A fresh target stored as `create_user` stores one, given
+    /// `Assigners` as `assign_permission` gives it if `can_assign`, and a
+    /// user action for its `DELETE`, stored as `Service::action` stores
+    /// one.
+    fn grant_archive(&self, can_assign: bool) -> GrantedArchive {
         let n = self.next_target.replace(self.next_target.get() + 1);
         let new = NewUser {
             id: UserId::from_random(&ports::random_array(&SystemRandom)),
@@ -429,12 +578,26 @@ impl<S: Store, D: Direct> Fixture<S, D> {
             actor_version: self.caller.user().version,
             guard: None,
         };
+        let mut assignments = Vec::new();
         self.runtime.block_on(async {
             self.store.insert_user(&user, &[], &event, &basis).await.unwrap();
+            if can_assign {
+                let id = assignment_id();
+                assignments.push(id.as_str().to_owned());
+                let (assigned, event) = domain::assign_permission(
+                    &self.caller,
+                    &self.assigners,
+                    &user,
+                    id,
+                    SystemClock.now(),
+                )
+                .unwrap();
+                self.store.update_user(&assigned, &event, &basis).await.unwrap();
+            }
             self.store.insert_user_action(&grant).await.unwrap();
         });
         let signed = SignedRequest { user_action: Some(grant.token), request: grant.request };
-        GrantedArchive { user_id, signed }
+        GrantedArchive { user_id, assignments, signed }
     }
 
     fn archive_granted(&self, archive: &GrantedArchive) -> User {
@@ -442,6 +605,24 @@ impl<S: Store, D: Direct> Fixture<S, D> {
             .block_on(self.service.archive_user(&self.caller, &archive.signed, &archive.user_id))
             .expect("the user is archived")
     }
+}
+
+/// Creates a permission of the caller's org through the store, as
+/// `create_permission` does.
+async fn create_permission<S: Store>(
+    store: &S,
+    caller: &Caller,
+    name: &str,
+    operations: &[Operation],
+) -> Permission {
+    let id = PermissionId::from_random(&ports::random_array(&SystemRandom));
+    let name = PermissionName::parse(name).unwrap();
+    let (permission, event) =
+        domain::create_permission(caller, id, name, operations.to_vec(), SystemClock.now());
+    let basis =
+        Basis { actor: caller.id().clone(), actor_version: caller.user().version, guard: None };
+    store.insert_permission(&permission, &event, &basis).await.unwrap();
+    permission
 }
 
 /// Creates the org, logs its admin in with a P-256 key and authenticates
@@ -491,10 +672,11 @@ fn scales() -> Vec<(&'static str, usize)> {
     }
 }
 
-/// Runs `bare_update_<scale>` and `archive_<scale>` on the fixture that
-/// `open` makes. The fixture is made when the first of the two runs, so a
-/// filter that selects neither (or `--list`) writes no population; it is
-/// answered, to be closed, if it was made.
+/// Runs `bare_update_<scale>`, `archive_<scale>` and
+/// `archive_guarded_<scale>` on the fixture that `open` makes. The fixture
+/// is made when the first of them runs, so a filter that selects none (or
+/// `--list`) writes no population; it is answered, to be closed, if it was
+/// made.
 fn run_scale<S: Store, D: Direct>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     scale: &str,
@@ -508,21 +690,24 @@ fn run_scale<S: Store, D: Direct>(
         b.iter(|| f.runtime.block_on(f.direct.bare_update(black_box(&f.bare_target))))
     });
 
-    group.bench_function(format!("archive_{scale}"), |b| {
-        let f = fixture_ref();
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                let archive = f.grant_archive();
-                let started = Instant::now();
-                let archived = f.archive_granted(black_box(&archive));
-                timed += started.elapsed();
-                black_box(archived);
-                f.runtime.block_on(f.direct.delete_user(&archive.user_id));
-            }
-            timed
-        })
-    });
+    for (name, can_assign) in [("archive", false), ("archive_guarded", true)] {
+        group.bench_function(format!("{name}_{scale}"), |b| {
+            let f = fixture_ref();
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let archive = f.grant_archive(can_assign);
+                    let started = Instant::now();
+                    let archived = f.archive_granted(black_box(&archive));
+                    timed += started.elapsed();
+                    black_box(archived);
+                    f.runtime
+                        .block_on(f.direct.delete_user(&archive.user_id, &archive.assignments));
+                }
+                timed
+            })
+        });
+    }
 
     fixture.into_inner()
 }
