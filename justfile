@@ -9,7 +9,8 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# The benchmarks.
+# The benchmarks, among them the load test of the server (about two
+# minutes; `docs/benchmarks.md` says how the recorded runs were made).
 bench:
     cargo bench --workspace
 
