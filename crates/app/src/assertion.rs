@@ -170,7 +170,10 @@ impl<P: Ports> Service<P> {
         username: &str,
         org_id: &str,
     ) -> Result<IssuedChallenge, LoginInitError> {
-        let (Ok(org_id), Ok(username)) = (OrgId::parse(org_id), Username::parse(username)) else {
+        // A lookup, not a new name: a user stored under older rules for
+        // names can still log in.
+        let (Ok(org_id), Ok(username)) = (OrgId::parse(org_id), Username::existing(username))
+        else {
             return Err(LoginInitError::UserNotFound);
         };
         let user = self.users.find_user_by_username(&org_id, &username).await?;

@@ -245,8 +245,13 @@ impl<P: Ports> Service<P> {
         client_data
             .answers(ClientDataKind::KeyCreate, challenge)
             .map_err(|_| CreateCredentialError::InvalidSignature)?;
-        let attestation: KeyAttestation = serde_json::from_slice(&request.attestation_data)
-            .map_err(|_| {
+        // Read as a JSON object first: serde would also read the struct
+        // from an array of its members.
+        let attestation = serde_json::from_slice::<serde_json::Value>(&request.attestation_data)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .and_then(|object| serde_json::from_value::<KeyAttestation>(object).ok())
+            .ok_or_else(|| {
                 CreateCredentialError::MalformedAttestation(
                     "credentialInfo.attestationData is not JSON with publicKey and signature"
                         .to_owned(),

@@ -62,7 +62,10 @@ const MAX_ATTEMPTS: usize = 256;
 /// Occurs when a change lost its compare-and-set race [`MAX_ATTEMPTS`]
 /// times: other changes to the same records kept landing first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the records this request changes changed too often meanwhile; try again")]
+#[error(
+    "the records this request changes changed too often meanwhile; nothing was changed, sign \
+     the request again and retry"
+)]
 pub struct Contended;
 
 /// The adapters a [`Service`] runs on: one type for each port.

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::{AuditEvent, AuditKind, Caller, CredentialUuid, OrgId, Timestamp, User, UserId};
 
@@ -121,8 +122,12 @@ pub const MAX_CREDENTIAL_NAME_CHARS: usize = 128;
 /// Occurs when a credential cannot be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegisterCredentialError {
-    /// Occurs when the name is empty, too long or has control characters.
-    #[error("credentialName must be 1 to {MAX_CREDENTIAL_NAME_CHARS} characters")]
+    /// Occurs when the name is empty, too long, or has control or Unicode
+    /// format characters (invisible, or reordering the text around them).
+    #[error(
+        "credentialName must be 1 to {MAX_CREDENTIAL_NAME_CHARS} characters, none of them \
+         control or format characters"
+    )]
     InvalidName,
     /// Occurs when the caller already has a credential with this id.
     #[error("a credential with this credId already exists")]
@@ -143,7 +148,7 @@ pub fn register_credential(
     let name = credential.name.as_str();
     if name.is_empty()
         || name.chars().count() > MAX_CREDENTIAL_NAME_CHARS
-        || name.chars().any(char::is_control)
+        || name.chars().any(|c| c.is_control() || c.general_category() == GeneralCategory::Format)
     {
         return Err(RegisterCredentialError::InvalidName);
     }
@@ -232,7 +237,7 @@ mod tests {
             created_at: Timestamp::from_unix_millis(0),
         };
         let now = Timestamp::from_unix_millis(5);
-        for bad in ["", "a\nb", &"x".repeat(MAX_CREDENTIAL_NAME_CHARS + 1)] {
+        for bad in ["", "a\nb", "key\u{202e}", &"x".repeat(MAX_CREDENTIAL_NAME_CHARS + 1)] {
             assert_eq!(
                 register_credential(&caller, &credential(bad), now),
                 Err(RegisterCredentialError::InvalidName)

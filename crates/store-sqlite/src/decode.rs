@@ -120,7 +120,7 @@ pub(crate) fn user(
         id: user_id(row, "id")?,
         org_id: org_id(row, "org_id")?,
         kind: parse("kind", UserKind::from_str(&get::<String>(row, "kind")?))?,
-        username: parse("username", Username::parse(&get::<String>(row, "username")?))?,
+        username: parse("username", Username::existing(&get::<String>(row, "username")?))?,
         credential_uuid,
         is_registered: get(row, "is_registered")?,
         is_service_account: get(row, "is_service_account")?,

@@ -53,9 +53,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The schema, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Creates the database file, readable and writable by its owner only,
-/// unless it exists: it holds the key that signs login tokens. SQLite
-/// gives its `-wal` and `-shm` files the same permissions.
+/// Makes the database file readable and writable by its owner only,
+/// creating it so if it is missing: it holds the key that signs login
+/// tokens. SQLite gives the `-wal` and `-shm` files it creates the same
+/// permissions; those of a database made wider elsewhere (copied, or
+/// created by an older server) are narrowed, its journal files too.
 fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
     let mut file = std::fs::OpenOptions::new();
     file.write(true).create_new(true);
@@ -63,9 +65,37 @@ fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
     match file.open(path) {
         Ok(_) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => narrow(path),
         Err(error) => Err(StoreError::new(error)),
     }
+}
+
+/// Takes every permission but the owner's from the database file and its
+/// journal files, where they have any.
+#[cfg(unix)]
+fn narrow(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let journal = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    for file in [path.to_path_buf(), journal("-wal"), journal("-shm")] {
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if metadata.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(StoreError::new)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn narrow(_path: &std::path::Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// The stores of orgusers on one SQLite database.

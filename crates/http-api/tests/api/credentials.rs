@@ -192,6 +192,17 @@ async fn every_refused_registration_changes_nothing() {
             error(bad, "credentialInfo.attestationData is not JSON with publicKey and signature"),
         ),
         (
+            "attestation data as an array of its members",
+            Box::new(|challenge: &Value| {
+                let mut info = key_registration(&key, "k1", challenge);
+                let members = attestation_of(&info);
+                let array = json!([members["publicKey"], members["signature"]]);
+                info["attestationData"] = json!(URL_SAFE_NO_PAD.encode(array.to_string()));
+                info
+            }),
+            error(bad, "credentialInfo.attestationData is not JSON with publicKey and signature"),
+        ),
+        (
             "a signature that is not hex",
             Box::new(|challenge: &Value| {
                 let mut info = key_registration(&key, "k1", challenge);
@@ -350,13 +361,15 @@ async fn only_key_and_fido2_credentials_can_be_registered() {
 }
 
 #[tokio::test]
-async fn a_credential_name_must_be_one_to_128_printable_characters() {
+async fn a_credential_name_must_be_one_to_128_visible_characters() {
     let app = TestApp::new().await;
     let admin = app.login(&app.admin_a).await;
     let before = snapshot(&app, &admin).await;
-    let message = "credentialName must be 1 to 128 characters";
+    let message =
+        "credentialName must be 1 to 128 characters, none of them control or format characters";
 
-    for name in [String::new(), "line\nbreak".to_owned(), "n".repeat(129)] {
+    for name in [String::new(), "line\nbreak".to_owned(), "yek\u{202e}".to_owned(), "n".repeat(129)]
+    {
         let challenge = registration_challenge(&app, &admin, "Key").await;
         let body = json!({
             "credentialKind": "Key",

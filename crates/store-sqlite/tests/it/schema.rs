@@ -3,7 +3,7 @@
 
 use domain::{
     AuditKind, Challenge, ChallengeId, ChallengePurpose, CredId, CredentialKind, CredentialUuid,
-    HttpMethod, OrgId, PermissionId, UserId, UserKind,
+    HttpMethod, OrgId, PermissionId, UserId, UserKind, Username,
 };
 use ports::{AuditLog, OneTimeStore, PermissionRepository, SecretStore, UserRepository};
 use sqlx::Connection;
@@ -36,6 +36,25 @@ async fn a_new_database_and_its_journal_are_readable_by_their_owner_only() {
     let store = db.open().await;
     // A write makes SQLite create the write-ahead log next to the file.
     OrgFixture::create(&store, "acme").await;
+
+    let journal = db.path().with_extension("db-wal");
+    for path in [db.path(), journal] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_database_readable_by_others_is_narrowed_to_its_owner_when_opened() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let db = Db::new();
+    db.open().await.close().await;
+    std::fs::set_permissions(db.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let reopened = db.open().await;
+    OrgFixture::create(&reopened, "acme").await;
 
     let journal = db.path().with_extension("db-wal");
     for path in [db.path(), journal] {
@@ -107,6 +126,33 @@ async fn stored_data_that_does_not_parse_is_a_store_error() {
     let error = store.find_user(&jane.id).await.expect_err("an unknown kind is refused");
     assert!(error.to_string().contains("kind"), "{error}");
     assert!(store.list_users(&acme.org.id, None, None, 10).await.is_err());
+}
+
+#[tokio::test]
+async fn a_user_name_stored_before_the_rule_on_format_characters_is_still_read() {
+    let db = Db::new();
+    let store = db.open().await;
+    let acme = OrgFixture::create(&store, "acme").await;
+    let jane = acme.insert_user(&store, "jane@example.com", UserKind::EndUser).await;
+    // A zero-width space, which new names may no longer hold.
+    let legacy = "ja\u{200b}ne@example.com";
+    let key = Username::existing(legacy).unwrap().key().to_owned();
+    tamper(
+        &db,
+        &format!(
+            "UPDATE users SET username = '{legacy}', username_key = '{key}' WHERE id = '{}'",
+            jane.id
+        ),
+    )
+    .await;
+
+    let read = store.find_user(&jane.id).await.unwrap().unwrap();
+    assert_eq!(read.username.as_str(), legacy);
+    let page = store.list_users(&acme.org.id, None, None, 10).await.unwrap();
+    assert_eq!(page.users.len(), 2);
+    let name = Username::existing(legacy).unwrap();
+    let found = store.find_user_by_username(&acme.org.id, &name).await.unwrap();
+    assert_eq!(found.map(|u| u.id), Some(jane.id));
 }
 
 #[tokio::test]
