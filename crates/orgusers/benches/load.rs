@@ -92,8 +92,8 @@ struct Plan {
     clients: &'static [usize],
     /// How long each workload runs at each concurrency.
     duration: Duration,
-    /// The users created for each archive workload: it ends early, and says
-    /// so, if they run out before `duration`.
+    /// The users created for the timed archive workloads, which take them
+    /// in turn: one that finds none left ends early, and says so.
     archive_targets: usize,
     /// The rounds of archives after the run.
     rounds: usize,
@@ -106,7 +106,7 @@ impl Plan {
     const MEASURED: Plan = Plan {
         clients: &[1, 4, 16],
         duration: Duration::from_secs(5),
-        archive_targets: 4_000,
+        archive_targets: 12_000,
         rounds: 3,
         round_targets: 3_000,
     };
@@ -114,8 +114,9 @@ impl Plan {
     /// What `cargo test --benches` runs: every step, a few operations each.
     const SMOKE: Plan = Plan {
         clients: &[1, 2],
-        duration: Duration::from_millis(100),
-        archive_targets: 3,
+        duration: Duration::from_millis(50),
+        // Enough for both concurrencies at a few hundred archives a second.
+        archive_targets: 40,
         rounds: 1,
         round_targets: 3,
     };
@@ -180,9 +181,9 @@ fn run_store(
         memory.push(("after setup".to_owned(), server.memory()));
 
         let mut cells = Vec::new();
-        for (step, &clients) in plan.clients.iter().enumerate() {
+        for &clients in plan.clients {
             for workload in Workload::ALL {
-                let job = setup.job(workload, step);
+                let job = setup.job(workload);
                 cells.push(
                     measure(&server, &job, &setup.connections[..clients], plan.duration).await,
                 );
@@ -610,9 +611,11 @@ struct Setup {
     admin_token: Arc<str>,
     /// One user per client.
     login_users: Arc<Vec<LoginUser>>,
-    /// The users each archive workload archives, one list per concurrency
-    /// of the plan.
-    archive_targets: Vec<Arc<Vec<String>>>,
+    /// The users the timed archive workloads archive, each workload taking
+    /// up where the one before left off.
+    archive_targets: Arc<Vec<String>>,
+    /// The index of the next of them to archive.
+    next_archive_target: Arc<AtomicUsize>,
     /// One connection per client, reused from step to step.
     connections: Vec<Arc<Connection>>,
     /// How many user names have been given out.
@@ -635,7 +638,8 @@ impl Setup {
             admin_key: admin.key,
             admin_token: admin_token.into(),
             login_users: Arc::default(),
-            archive_targets: Vec::new(),
+            archive_targets: Arc::default(),
+            next_archive_target: Arc::default(),
             connections,
             named: AtomicUsize::new(0),
         };
@@ -647,10 +651,7 @@ impl Setup {
             login_users.push(LoginUser { id: id.expect("a user to log in as"), email, key });
         }
         setup.login_users = Arc::new(login_users);
-        for _ in plan.clients {
-            let targets = setup.create_users(plan.archive_targets, "target").await;
-            setup.archive_targets.push(Arc::new(targets));
-        }
+        setup.archive_targets = Arc::new(setup.create_users(plan.archive_targets, "target").await);
 
         // Every client reads once, so that no workload's first operations
         // pay for opening a connection.
@@ -701,20 +702,25 @@ impl Setup {
         tasks.join_all().await.into_iter().flatten().collect()
     }
 
-    /// The job of `workload` at the concurrency of the plan's step `step`.
-    fn job(&self, workload: Workload, step: usize) -> Job {
+    /// The job of `workload`.
+    fn job(&self, workload: Workload) -> Job {
         match workload {
             Workload::Read => {
                 Job::Read { token: self.admin_token.clone(), users: self.login_users.clone() }
             }
-            Workload::Archive => self.archive_job(self.archive_targets[step].to_vec()),
+            Workload::Archive => Job::Archive {
+                token: self.admin_token.clone(),
+                admin_key: self.admin_key.clone(),
+                targets: self.archive_targets.clone(),
+                next: self.next_archive_target.clone(),
+            },
             Workload::Login => {
                 Job::Login { org_id: self.org_id.clone(), users: self.login_users.clone() }
             }
         }
     }
 
-    /// The job that archives `targets`, each once.
+    /// A job that archives `targets`, each once.
     fn archive_job(&self, targets: Vec<String>) -> Job {
         Job::Archive {
             token: self.admin_token.clone(),
