@@ -26,8 +26,9 @@
 //! concurrency the bench prints throughput, latency p50 and p99 (from the
 //! first request of an operation to the end of its last answer, signing
 //! included), the throughput as a ratio to `read` at the same concurrency,
-//! and the processor time the server and the bench itself spent, since
-//! both share the machine. The server's VmRSS and VmHWM are read at start,
+//! and the processor time the server, the bench itself and the rest of the
+//! machine spent: the first two share the machine, and the third says
+//! whether anything else did. The server's VmRSS and VmHWM are read at start,
 //! after the setup and after the run; then rounds of archives at the
 //! highest concurrency, each on users created just before it, show whether
 //! the resident set keeps growing.
@@ -199,7 +200,9 @@ fn run_store(
             let targets = setup.create_users(plan.round_targets, &format!("round{round}-")).await;
             let job = setup.archive_job(targets);
             let cell = measure(&server, &job, &setup.connections[..clients], Duration::MAX).await;
-            let label = format!("after round {round} ({:.0} archives/s)", cell.throughput());
+            let others = cell.others_cpu.as_secs_f64() / cell.elapsed.as_secs_f64();
+            let throughput = cell.throughput();
+            let label = format!("after round {round} ({throughput:.0}/s, others {others:.2})");
             memory.push((label, server.memory()));
             rounds.push(cell);
         }
@@ -871,6 +874,9 @@ struct Cell {
     server_cpu: Duration,
     /// The processor time the bench itself used meanwhile.
     bench_cpu: Duration,
+    /// The processor time every other process of the machine used
+    /// meanwhile: what says whether the machine was quiet.
+    others_cpu: Duration,
 }
 
 impl Cell {
@@ -904,7 +910,7 @@ async fn measure(
     connections: &[Arc<Connection>],
     duration: Duration,
 ) -> Cell {
-    let (server_before, bench_before) = (server.cpu(), own_cpu());
+    let (server_before, bench_before, busy_before) = (server.cpu(), own_cpu(), machine_busy());
     // Progress on stderr, also to time a profiler attached to the server.
     eprintln!("{} with {} clients", job.name(), connections.len());
     let started = Instant::now();
@@ -944,6 +950,7 @@ async fn measure(
         latencies: Vec::new(),
         server_cpu: server.cpu().saturating_sub(server_before),
         bench_cpu: own_cpu().saturating_sub(bench_before),
+        others_cpu: Duration::ZERO,
     };
     for (latencies, failures, ran_out) in results {
         cell.latencies.extend(latencies);
@@ -951,6 +958,8 @@ async fn measure(
         cell.first_error = cell.first_error.or(failures.into_iter().next());
         cell.ran_out |= ran_out;
     }
+    let busy = machine_busy().saturating_sub(busy_before);
+    cell.others_cpu = busy.saturating_sub(cell.server_cpu + cell.bench_cpu);
     cell.done = cell.latencies.len();
     cell.latencies.sort_unstable();
     cell
@@ -959,6 +968,20 @@ async fn measure(
 /// The processor time this process has used so far.
 fn own_cpu() -> Duration {
     process_cpu("/proc/self/stat")
+}
+
+/// The processor time every processor of the machine has spent busy since
+/// it started, from the first line of `/proc/stat`: user (with `nice`),
+/// system, interrupts and time stolen by the hypervisor, all but idle and
+/// waiting for the disk.
+fn machine_busy() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat is readable");
+    let line = stat.lines().next().expect("/proc/stat starts with the machine's total");
+    let ticks: Vec<u64> = line.split_whitespace().skip(1).map_while(|n| n.parse().ok()).collect();
+    // user, nice, system, idle, iowait, irq, softirq, steal; guest time is
+    // already counted in user.
+    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&field| ticks.get(field)).sum();
+    Duration::from_millis(busy * 1000 / TICKS_PER_SECOND)
 }
 
 /// Prints one row per workload and concurrency, with the ratios to `read`
@@ -976,6 +999,7 @@ fn print_cells(cells: &[Cell]) {
             "p99 ms",
             "server",
             "bench",
+            "others",
             "CPU µs/op",
             "/ read",
             "failed",
@@ -1004,6 +1028,7 @@ fn print_cells(cells: &[Cell]) {
             format!("{:.2}", cell.latency(0.99).as_secs_f64() * 1e3),
             format!("{:.2}", cores(cell.server_cpu)),
             format!("{:.2}", cores(cell.bench_cpu)),
+            format!("{:.2}", cores(cell.others_cpu)),
             format!("{:.0}", cpu_per_op * 1e6),
             format!("{:.2}x", cpu_per_op / baseline.server_cpu_per_op().as_secs_f64()),
             cell.failed.to_string(),
@@ -1012,7 +1037,8 @@ fn print_cells(cells: &[Cell]) {
     println!();
     print_table(&rows);
     println!(
-        "server, bench: processor time over elapsed time, in cores; \
+        "server, bench, others (the rest of the machine): processor time over elapsed time, \
+         in cores; \
          CPU µs/op: the server's processor time per operation"
     );
 }
