@@ -19,8 +19,11 @@
 //!   lock, then finds the version changed and updates nothing;
 //! * a write by a caller reads the caller's version with `SELECT ... FOR
 //!   SHARE` and conflicts when it moved; the row stays locked until the
-//!   commit, so a change of the caller waits for it, and a deadlock or
-//!   serialization failure between two writes is answered as a conflict;
+//!   commit, so a change of the caller waits for it;
+//! * every write locks its rows in one order (the org guard, then users by
+//!   id, then permissions), so two writes queue rather than deadlock; a
+//!   deadlock with another session, or a serialization failure, is
+//!   answered as a conflict;
 //! * a permission update that changes what its holders may do moves their
 //!   versions in its transaction;
 //! * user names and permission names are unique through partial unique

@@ -2,7 +2,7 @@
 //! the org guard, and the questions asked across users.
 
 use async_trait::async_trait;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use domain::{Assignment, AuditEvent, Operation, OrgId, Permission, PermissionId, UserId};
 use ports::{
     AssignersSnapshot, Basis, InsertPermissionError, OrgGuard, PermissionPage,
@@ -198,39 +198,35 @@ impl PostgresStore {
         let tx = conn.transaction().await.map_err(StoreError::new)?;
 
         // The guard goes first, as in `update_user`: guarded changes lock
-        // their org's row before any other. Then the caller, held until the
-        // commit.
+        // their org's row before any other.
         if let Some(guard) = &basis.guard {
             if !write::take_guard(&tx, guard, &permission.org_id).await? {
                 return conflict(tx).await;
             }
         }
-        if !write::hold_actor(&tx, basis).await? {
-            return conflict(tx).await;
-        }
 
-        // The stored permission, locked: what it granted decides whether
-        // its holders' versions move. A permission moves to no other org,
-        // so the org is part of the match, as the version is: a change
-        // that names another org's permission is a conflict.
-        let sql = format!(
-            "SELECT {PERMISSION_COLUMNS} FROM permissions \
-             WHERE id = $1 AND org_id = $2 AND version = $3 FOR UPDATE"
-        );
-        let stored = sql::query_opt(
-            &tx,
-            &sql,
-            &[
-                &permission.id.as_str(),
-                &permission.org_id.as_str(),
-                &decode::version_column(permission.version)?,
-            ],
-        )
-        .await
-        .map_err(StoreError::new)?;
-        let Some(stored) = stored.as_ref().map(decode::permission).transpose()? else {
+        // The stored permission, read as the change was decided on. A
+        // permission moves to no other org, so the org is part of the
+        // match, as the version is: a change that names another org's
+        // permission is a conflict. What it granted decides whether its
+        // holders' versions move.
+        let Some(stored) = stored_permission(&tx, permission, "").await? else {
             return conflict(tx).await;
         };
+        let moves_holders = changes_grants(&stored, permission);
+        let holders =
+            if moves_holders { live_holders(&tx, &permission.id).await? } else { Vec::new() };
+
+        // Users before permissions: the caller and the holders whose
+        // versions move, in id order, held until the commit; then the
+        // permission, locked.
+        let written: Vec<&str> = holders.iter().map(String::as_str).collect();
+        if !write::lock_users(&tx, basis, &written).await? {
+            return conflict(tx).await;
+        }
+        if stored_permission(&tx, permission, "FOR UPDATE").await?.is_none() {
+            return conflict(tx).await;
+        }
 
         let updated = sql::execute(
             &tx,
@@ -260,14 +256,19 @@ impl PostgresStore {
 
         // Before the assignments end: the holders are those who held it. A
         // new assignment of the permission locks its row in share mode, so
-        // none can be committed between the lock above and this statement.
-        if changes_grants(&stored, permission) {
+        // none can be committed from the lock above on; one committed
+        // between the first read of the holders and that lock names a
+        // holder whose row this change did not lock, and the change
+        // conflicts, to be decided again.
+        if moves_holders {
+            let now = live_holders(&tx, &permission.id).await?;
+            if now.iter().any(|holder| !holders.contains(holder)) {
+                return conflict(tx).await;
+            }
             sql::execute(
                 &tx,
-                "UPDATE users SET version = version + 1 WHERE id IN \
-                 (SELECT user_id FROM permission_assignments \
-                  WHERE permission_id = $1 AND ended_at IS NULL)",
-                &[&permission.id.as_str()],
+                "UPDATE users SET version = version + 1 WHERE id = ANY ($1)",
+                &[&written],
             )
             .await
             .map_err(StoreError::new)?;
@@ -287,6 +288,47 @@ impl PostgresStore {
         tx.commit().await.map_err(StoreError::new)?;
         Ok(())
     }
+}
+
+/// The stored row of `permission` at its id, org and version, read with
+/// `lock` (`""` or a locking clause); none when it moved or is unknown.
+async fn stored_permission(
+    tx: &impl GenericClient,
+    permission: &Permission,
+    lock: &str,
+) -> Result<Option<Permission>, StoreError> {
+    let sql = format!(
+        "SELECT {PERMISSION_COLUMNS} FROM permissions \
+         WHERE id = $1 AND org_id = $2 AND version = $3 {lock}"
+    );
+    let row = sql::query_opt(
+        tx,
+        &sql,
+        &[
+            &permission.id.as_str(),
+            &permission.org_id.as_str(),
+            &decode::version_column(permission.version)?,
+        ],
+    )
+    .await
+    .map_err(StoreError::new)?;
+    row.as_ref().map(decode::permission).transpose()
+}
+
+/// The users who hold a live assignment of `permission`, in id order.
+async fn live_holders(
+    tx: &impl GenericClient,
+    permission: &PermissionId,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sql::query(
+        tx,
+        "SELECT DISTINCT user_id FROM permission_assignments \
+         WHERE permission_id = $1 AND ended_at IS NULL ORDER BY user_id",
+        &[&permission.as_str()],
+    )
+    .await
+    .map_err(StoreError::new)?;
+    rows.iter().map(|row| decode::get::<String>(row, "user_id")).collect()
 }
 
 /// Whether storing `updated` over `stored` changes what the permission's

@@ -255,10 +255,12 @@ impl PostgresStore {
                 return conflict(tx).await;
             }
         }
-        // Then the caller, held until the commit: a change of the caller
-        // that lands first makes this one conflict, and one that comes
-        // later waits for this one to end.
-        if !write::hold_actor(&tx, basis).await? {
+        // Then the caller and the user, in id order, held until the
+        // commit: a change of the caller that lands first makes this one
+        // conflict, one that comes later waits for this one to end, and a
+        // change of the caller by the user queues behind this one or
+        // before it rather than deadlocking.
+        if !write::lock_users(&tx, basis, &[user.id.as_str()]).await? {
             return conflict(tx).await;
         }
 

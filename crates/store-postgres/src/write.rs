@@ -1,14 +1,16 @@
 //! Statements that several writing transactions share: the org guard, the
-//! caller's version, assignments, permissions and audit events.
+//! caller's version, the users a change writes, assignments, permissions and
+//! audit events.
 //!
-//! Every write takes its locks in one order: the org's guard row (a
-//! guarded change only), then the caller's user row in share mode, then
-//! the rows it changes (a user, or a permission and then its holders),
-//! and last the permission rows a new assignment names, in share mode. Two
-//! writes that take rows of one kind in opposite orders (two users who
-//! archive each other, each holding its own row in share mode and wanting
-//! the other's) deadlock; PostgreSQL aborts one, and the store answers it
-//! as a conflict.
+//! Every write takes its row locks in one order, so that no two writes wait
+//! for each other in opposite orders: the org's guard row (a guarded change
+//! only); then the user rows, in id order, the caller's in share mode and
+//! those the change writes for update ([`lock_users`]); then the permission
+//! rows, the one a permission update changes or those new assignments name.
+//! Two users who archive each other therefore queue on the lower of their
+//! two ids instead of deadlocking. A deadlock with a session outside the
+//! store remains possible; PostgreSQL then aborts one transaction, and the
+//! store answers it as a conflict.
 
 use deadpool_postgres::GenericClient;
 use domain::{AuditEvent, OrgId, Permission, PermissionAssignment, PermissionId, User};
@@ -53,15 +55,75 @@ pub(crate) async fn take_guard(
     Ok(bumped == 1)
 }
 
-/// Locks the caller's user row in share mode until the transaction ends and
-/// answers whether its version is still `basis.actor_version`; `false`
-/// for an unknown caller.
+/// Locks the caller's user row in share mode and the rows of `written`,
+/// the users the change writes, for update, in id order and until the
+/// transaction ends; answers whether the caller's version is still
+/// `basis.actor_version` (`false` for an unknown caller, and then the rows
+/// after the caller's are left unlocked).
 ///
 /// Share mode lets any number of changes by one caller run at once, and
 /// keeps every change *of* the caller (a deactivation, an archive, a lost
 /// right) waiting until they end. A change of the caller that committed
 /// first is seen here: under READ COMMITTED a row locked after waiting is
-/// read as it is now, so its moved version is a conflict.
+/// read as it is now, so its moved version is a conflict. When the caller
+/// is one of `written`, its row is locked for update with the others.
+///
+/// Ids are compared byte by byte, here and in the statements (`COLLATE
+/// "C"`), so the order is the same in every process whatever the database's
+/// collation.
+pub(crate) async fn lock_users(
+    tx: &impl GenericClient,
+    basis: &Basis,
+    written: &[&str],
+) -> Result<bool, StoreError> {
+    let actor = basis.actor.as_str();
+    let mut written = written.to_vec();
+    written.sort_unstable();
+    written.dedup();
+
+    if written.contains(&actor) {
+        let versions = lock_for_update(tx, &written).await?;
+        let version = versions.iter().find(|(id, _)| id == actor).map(|(_, version)| *version);
+        return Ok(version == Some(basis.actor_version));
+    }
+    let (below, above): (Vec<&str>, Vec<&str>) = written.iter().partition(|id| **id < actor);
+    lock_for_update(tx, &below).await?;
+    if !hold_actor(tx, basis).await? {
+        return Ok(false);
+    }
+    lock_for_update(tx, &above).await?;
+    Ok(true)
+}
+
+/// Locks the rows of `ids` for update, in id order, and answers each found
+/// row's id and version.
+///
+/// `FOR NO KEY UPDATE`, the lock an `UPDATE` of the row takes itself: it
+/// waits for share locks, and lets foreign-key checks of rows that name
+/// the user (which take `FOR KEY SHARE`) go on.
+async fn lock_for_update(
+    tx: &impl GenericClient,
+    ids: &[&str],
+) -> Result<Vec<(String, u64)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sql::query(
+        tx,
+        "SELECT id, version FROM users WHERE id = ANY ($1) \
+         ORDER BY id COLLATE \"C\" FOR NO KEY UPDATE",
+        &[&ids],
+    )
+    .await
+    .map_err(StoreError::new)?;
+    rows.iter()
+        .map(|row| Ok((decode::get::<String>(row, "id")?, decode::version(row, "version")?)))
+        .collect()
+}
+
+/// Locks the caller's user row in share mode until the transaction ends and
+/// answers whether its version is still `basis.actor_version`; `false`
+/// for an unknown caller. For changes that write no existing user.
 pub(crate) async fn hold_actor(tx: &impl GenericClient, basis: &Basis) -> Result<bool, StoreError> {
     let row = sql::query_opt(
         tx,

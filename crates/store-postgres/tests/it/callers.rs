@@ -2,9 +2,10 @@
 //! processes would be: a change decided for a caller whose record moved
 //! since is refused and changes nothing, even when that move is still in
 //! flight, a permission update that changes what its holders may do moves
-//! their versions, and of two users who change each other at once exactly
-//! one succeeds, the other answered as a conflict even when the database
-//! broke their deadlock.
+//! their versions, of two users who change each other at once exactly
+//! one succeeds, writes take user rows in id order and before permission
+//! rows, and a write the database aborts in a deadlock with another
+//! session is a conflict that changes nothing.
 
 use std::sync::Arc;
 
@@ -381,6 +382,126 @@ async fn a_change_by_a_caller_whose_deactivation_is_in_flight_waits_for_it_and_c
     assert_eq!(store.find_user(&bob.id).await.unwrap(), Some(bob));
 }
 
+/// `a` and `b`, the one with the lower id first: the order the store locks
+/// user rows in.
+fn in_lock_order<'u>(a: &'u User, b: &'u User) -> (&'u User, &'u User) {
+    if a.id.as_str() < b.id.as_str() { (a, b) } else { (b, a) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_locks_the_lower_of_its_users_first_and_holds_nothing_while_it_waits() {
+    let Some(db) = Db::new().await else { return };
+    // Were the write to hold a row while it waits, the other session's
+    // lock below would deadlock with it, and the database would abort the
+    // write within 100 ms.
+    let store = db.open_with("deadlock_timeout=100ms").await;
+    let acme = OrgFixture::create(&store, "acme").await;
+    let jane = acme.insert_user(&store, "jane@example.com", UserKind::EndUser).await;
+    let bob = acme.insert_user(&store, "bob@example.com", UserKind::EndUser).await;
+    // The caller's id is the higher: its row comes second.
+    let (target, actor) = in_lock_order(&jane, &bob);
+    let (archived, change) = archive_user(&caller(actor), target, T0).unwrap();
+    let (other, observer) = (db.session().await, db.session().await);
+    other.batch_execute("SET deadlock_timeout = '1min'; BEGIN").await.unwrap();
+    let hold = "SELECT version FROM users WHERE id = $1 FOR UPDATE";
+    other.query_one(hold, &[&target.id.as_str()]).await.unwrap();
+    let mut write = {
+        let (store, basis) = (store.clone(), by(actor));
+        tokio::spawn(async move { store.update_user(&archived, &change, &basis).await })
+    };
+    let pid = backend_pid(&other).await;
+    tokio::select! {
+        () = blocked_by(&observer, pid) => {}
+        done = &mut write => panic!("the write did not wait for the target's row: {done:?}"),
+    }
+
+    // The caller's row is free: the write has not reached it.
+    let free = "SELECT version FROM users WHERE id = $1 FOR UPDATE NOWAIT";
+    let locked = other.query_one(free, &[&actor.id.as_str()]).await;
+    other.batch_execute("ROLLBACK").await.unwrap();
+
+    assert!(locked.is_ok(), "the write held its caller's row while it waited: {locked:?}");
+    write.await.unwrap().unwrap();
+    assert!(store.find_user(&target.id).await.unwrap().unwrap().is_archived());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_permission_update_locks_the_holders_it_moves_before_the_permission() {
+    let Some(db) = Db::new().await else { return };
+    let store = db.open_with("deadlock_timeout=100ms").await;
+    let acme = OrgFixture::create(&store, "acme").await;
+    let readers = acme.create_permission(&store, "Readers", &[Operation::ReadUser]).await;
+    let jane = acme.insert_user(&store, "jane@example.com", UserKind::CustomerEmployee).await;
+    let jane = assign(&store, &acme, &readers, &jane).await;
+    let operations = vec![Operation::ReadUser, Operation::CreateUser];
+    let (changed, change) =
+        domain::update_permission(&acme.caller(), &readers, None, Some(operations), T0).unwrap();
+    // Another write by jane holds her row, as a change she makes would ...
+    let (other, observer) = (db.session().await, db.session().await);
+    other.batch_execute("SET deadlock_timeout = '1min'; BEGIN").await.unwrap();
+    let hold = "SELECT version FROM users WHERE id = $1 FOR SHARE";
+    other.query_one(hold, &[&jane.id.as_str()]).await.unwrap();
+    let mut write = {
+        let (store, basis) = (store.clone(), acme.basis());
+        tokio::spawn(async move { store.update_permission(&changed, &change, &basis).await })
+    };
+    let pid = backend_pid(&other).await;
+    tokio::select! {
+        () = blocked_by(&observer, pid) => {}
+        done = &mut write => panic!("the update did not wait for its holder's row: {done:?}"),
+    }
+
+    // ... and then wants the permission, as a new assignment of it does:
+    // the update has not locked it yet.
+    let assigning = "SELECT is_archived FROM permissions WHERE id = $1 FOR SHARE NOWAIT";
+    let locked = other.query_one(assigning, &[&readers.id.as_str()]).await;
+    other.batch_execute("ROLLBACK").await.unwrap();
+
+    assert!(locked.is_ok(), "the update held the permission while it waited: {locked:?}");
+    write.await.unwrap().unwrap();
+    assert_eq!(versions(&store, &[&jane]).await, [jane.version + 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_permission_update_that_missed_a_new_holder_is_a_conflict_and_changes_nothing() {
+    let Some(db) = Db::new().await else { return };
+    let stores = two_processes(&db).await;
+    let acme = OrgFixture::create(&stores[0], "acme").await;
+    let readers = acme.create_permission(&stores[0], "Readers", &[Operation::ReadUser]).await;
+    let member = |name| acme.insert_user(&stores[0], name, UserKind::CustomerEmployee);
+    let (jane, bob) = (member("jane@example.com").await, member("bob@example.com").await);
+    let jane = assign(&stores[0], &acme, &readers, &jane).await;
+    let operations = vec![Operation::ReadUser, Operation::CreateUser];
+    let (changed, change) =
+        domain::update_permission(&acme.caller(), &readers, None, Some(operations), T0).unwrap();
+    // The admin's row is held elsewhere, so the update has read the
+    // holders (jane) and waits for its caller's row ...
+    let (other, observer) = (db.session().await, db.session().await);
+    other.batch_execute("BEGIN").await.unwrap();
+    let hold = "SELECT version FROM users WHERE id = $1 FOR UPDATE";
+    other.query_one(hold, &[&acme.admin.id.as_str()]).await.unwrap();
+    let mut write = {
+        let (store, basis) = (stores[0].clone(), acme.basis());
+        tokio::spawn(async move { store.update_permission(&changed, &change, &basis).await })
+    };
+    let pid = backend_pid(&other).await;
+    tokio::select! {
+        () = blocked_by(&observer, pid) => {}
+        done = &mut write => panic!("the update did not wait for its caller's row: {done:?}"),
+    }
+    // ... while the other process gives bob the permission, by jane, whose
+    // row the update may hold but does not write.
+    let id = AssignmentId::from_random(&fresh_random());
+    let (assigned, event) = assign_permission(&caller(&jane), &readers, &bob, id, T0).unwrap();
+    stores[1].update_user(&assigned, &event, &by(&jane)).await.unwrap();
+    let before = picture(&stores[1], &acme.org.id).await;
+    other.batch_execute("ROLLBACK").await.unwrap();
+    let result = write.await.unwrap();
+
+    assert!(matches!(result, Err(UpdatePermissionError::Conflict)), "{result:?}");
+    assert_eq!(picture(&stores[1], &acme.org.id).await, before);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_that_loses_a_deadlock_is_a_conflict_and_changes_nothing() {
     let Some(db) = Db::new().await else { return };
@@ -391,27 +512,30 @@ async fn a_write_that_loses_a_deadlock_is_a_conflict_and_changes_nothing() {
     let acme = OrgFixture::create(&store, "acme").await;
     let jane = acme.insert_user(&store, "jane@example.com", UserKind::EndUser).await;
     let bob = acme.insert_user(&store, "bob@example.com", UserKind::EndUser).await;
+    // The caller's id is the lower: the store holds its row first.
+    let (actor, target) = in_lock_order(&jane, &bob);
     let before = picture(&store, &acme.org.id).await;
-    let (archived, change) = archive_user(&caller(&jane), &bob, T0).unwrap();
-    // Another process holds bob's row, so the store's write, holding jane's
-    // row in share mode, waits for it ...
+    let (archived, change) = archive_user(&caller(actor), target, T0).unwrap();
+    // Another process holds the target's row, so the store's write, holding
+    // its caller's row in share mode, waits for it ...
     let (other, observer) = (db.session().await, db.session().await);
     other.batch_execute("SET deadlock_timeout = '1min'; BEGIN").await.unwrap();
     let hold = "SELECT version FROM users WHERE id = $1 FOR SHARE";
-    other.query_one(hold, &[&bob.id.as_str()]).await.unwrap();
+    other.query_one(hold, &[&target.id.as_str()]).await.unwrap();
     let mut write = {
-        let (store, basis) = (store.clone(), by(&jane));
+        let (store, basis) = (store.clone(), by(actor));
         tokio::spawn(async move { store.update_user(&archived, &change, &basis).await })
     };
     let pid = backend_pid(&other).await;
     tokio::select! {
         () = blocked_by(&observer, pid) => {}
-        done = &mut write => panic!("the write did not wait for bob's row: {done:?}"),
+        done = &mut write => panic!("the write did not wait for the target's row: {done:?}"),
     }
 
-    // ... and then the other process waits for jane's row: a deadlock.
+    // ... and then the other process, against the store's order, waits for
+    // the caller's row: a deadlock.
     let touch = "UPDATE users SET external_id = 'touched' WHERE id = $1";
-    let touched = other.execute(touch, &[&jane.id.as_str()]).await;
+    let touched = other.execute(touch, &[&actor.id.as_str()]).await;
     other.batch_execute("ROLLBACK").await.unwrap();
     let result = write.await.unwrap();
 
