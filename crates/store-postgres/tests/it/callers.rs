@@ -7,6 +7,8 @@
 //! rows, and a write the database aborts in a deadlock with another
 //! session is a conflict that changes nothing.
 
+use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use domain::{
@@ -20,7 +22,7 @@ use ports::{
 };
 use store_postgres::PostgresStore;
 use tokio::sync::Barrier;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::concurrency::{CALLERS, two_processes};
 use crate::fixtures::{
@@ -106,6 +108,39 @@ async fn moved_member(stores: &[PostgresStore; 2], acme: &OrgFixture, username: 
     let moved = assign(&stores[1], acme, &readers, &member).await;
     assert_eq!(moved.version, 1);
     moved
+}
+
+/// Another process's session that holds row locks in an open transaction,
+/// and a session that watches it.
+struct OtherProcess {
+    session: tokio_postgres::Client,
+    observer: tokio_postgres::Client,
+}
+
+impl OtherProcess {
+    /// Begins a transaction, in which the database looks for a deadlock
+    /// only a minute into a wait, and runs `sql` with `id` in it: a locking
+    /// read or a write of that row.
+    async fn holding(db: &Db, sql: &str, id: &str) -> OtherProcess {
+        let (session, observer) = (db.session().await, db.session().await);
+        session.batch_execute("SET deadlock_timeout = '1min'; BEGIN").await.unwrap();
+        session.execute(sql, &[&id]).await.unwrap();
+        OtherProcess { session, observer }
+    }
+
+    /// Spawns `write` and returns once it waits for a lock this process
+    /// holds; fails the test if `write` ends first.
+    async fn blocks<T>(&self, write: impl Future<Output = T> + Send + 'static) -> JoinHandle<T>
+    where
+        T: Send + fmt::Debug + 'static,
+    {
+        let mut write = tokio::spawn(write);
+        let pid = backend_pid(&self.session).await;
+        tokio::select! {
+            () = blocked_by(&self.observer, pid) => write,
+            done = &mut write => panic!("the write did not wait for the held row: {done:?}"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -361,31 +396,27 @@ async fn a_change_by_a_caller_whose_deactivation_is_in_flight_waits_for_it_and_c
     let bob = acme.insert_user(&store, "bob@example.com", UserKind::EndUser).await;
     let (archived, change) = archive_user(&caller(&jane), &bob, T0).unwrap();
     // Another process deactivates jane, and has not committed yet.
-    let (deactivation, observer) = (db.session().await, db.session().await);
-    deactivation.batch_execute("BEGIN").await.unwrap();
     let update = "UPDATE users SET state = 'Inactive', version = version + 1 WHERE id = $1";
-    deactivation.execute(update, &[&jane.id.as_str()]).await.unwrap();
+    let deactivation = OtherProcess::holding(&db, update, jane.id.as_str()).await;
 
-    let mut write = {
-        let (store, basis) = (store.clone(), by(&jane));
-        tokio::spawn(async move { store.update_user(&archived, &change, &basis).await })
-    };
-    let pid = backend_pid(&deactivation).await;
-    tokio::select! {
-        () = blocked_by(&observer, pid) => {}
-        done = &mut write => panic!("the write did not wait for jane's row: {done:?}"),
-    }
-    deactivation.batch_execute("COMMIT").await.unwrap();
+    let (writer, basis) = (store.clone(), by(&jane));
+    let write = deactivation
+        .blocks(async move { writer.update_user(&archived, &change, &basis).await })
+        .await;
+    deactivation.session.batch_execute("COMMIT").await.unwrap();
     let result = write.await.unwrap();
 
     assert!(matches!(result, Err(UpdateUserError::Conflict)), "{result:?}");
     assert_eq!(store.find_user(&bob.id).await.unwrap(), Some(bob));
 }
 
-/// `a` and `b`, the one with the lower id first: the order the store locks
-/// user rows in.
-fn in_lock_order<'u>(a: &'u User, b: &'u User) -> (&'u User, &'u User) {
-    if a.id.as_str() < b.id.as_str() { (a, b) } else { (b, a) }
+/// An org with two members besides its admin, the one with the lower id
+/// first: the order the store locks user rows in.
+async fn org_of_two(store: &PostgresStore) -> (OrgFixture, User, User) {
+    let acme = OrgFixture::create(store, "acme").await;
+    let jane = acme.insert_user(store, "jane@example.com", UserKind::EndUser).await;
+    let bob = acme.insert_user(store, "bob@example.com", UserKind::EndUser).await;
+    if jane.id.as_str() < bob.id.as_str() { (acme, jane, bob) } else { (acme, bob, jane) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -395,30 +426,19 @@ async fn a_write_locks_the_lower_of_its_users_first_and_holds_nothing_while_it_w
     // lock below would deadlock with it, and the database would abort the
     // write within 100 ms.
     let store = db.open_with("deadlock_timeout=100ms").await;
-    let acme = OrgFixture::create(&store, "acme").await;
-    let jane = acme.insert_user(&store, "jane@example.com", UserKind::EndUser).await;
-    let bob = acme.insert_user(&store, "bob@example.com", UserKind::EndUser).await;
     // The caller's id is the higher: its row comes second.
-    let (target, actor) = in_lock_order(&jane, &bob);
-    let (archived, change) = archive_user(&caller(actor), target, T0).unwrap();
-    let (other, observer) = (db.session().await, db.session().await);
-    other.batch_execute("SET deadlock_timeout = '1min'; BEGIN").await.unwrap();
+    let (_acme, target, actor) = org_of_two(&store).await;
+    let (archived, change) = archive_user(&caller(&actor), &target, T0).unwrap();
     let hold = "SELECT version FROM users WHERE id = $1 FOR UPDATE";
-    other.query_one(hold, &[&target.id.as_str()]).await.unwrap();
-    let mut write = {
-        let (store, basis) = (store.clone(), by(actor));
-        tokio::spawn(async move { store.update_user(&archived, &change, &basis).await })
-    };
-    let pid = backend_pid(&other).await;
-    tokio::select! {
-        () = blocked_by(&observer, pid) => {}
-        done = &mut write => panic!("the write did not wait for the target's row: {done:?}"),
-    }
+    let other = OtherProcess::holding(&db, hold, target.id.as_str()).await;
+    let (writer, basis) = (store.clone(), by(&actor));
+    let write =
+        other.blocks(async move { writer.update_user(&archived, &change, &basis).await }).await;
 
     // The caller's row is free: the write has not reached it.
     let free = "SELECT version FROM users WHERE id = $1 FOR UPDATE NOWAIT";
-    let locked = other.query_one(free, &[&actor.id.as_str()]).await;
-    other.batch_execute("ROLLBACK").await.unwrap();
+    let locked = other.session.query_one(free, &[&actor.id.as_str()]).await;
+    other.session.batch_execute("ROLLBACK").await.unwrap();
 
     assert!(locked.is_ok(), "the write held its caller's row while it waited: {locked:?}");
     write.await.unwrap().unwrap();
@@ -437,25 +457,18 @@ async fn a_permission_update_locks_the_holders_it_moves_before_the_permission() 
     let (changed, change) =
         domain::update_permission(&acme.caller(), &readers, None, Some(operations), T0).unwrap();
     // Another write by jane holds her row, as a change she makes would ...
-    let (other, observer) = (db.session().await, db.session().await);
-    other.batch_execute("SET deadlock_timeout = '1min'; BEGIN").await.unwrap();
     let hold = "SELECT version FROM users WHERE id = $1 FOR SHARE";
-    other.query_one(hold, &[&jane.id.as_str()]).await.unwrap();
-    let mut write = {
-        let (store, basis) = (store.clone(), acme.basis());
-        tokio::spawn(async move { store.update_permission(&changed, &change, &basis).await })
-    };
-    let pid = backend_pid(&other).await;
-    tokio::select! {
-        () = blocked_by(&observer, pid) => {}
-        done = &mut write => panic!("the update did not wait for its holder's row: {done:?}"),
-    }
+    let other = OtherProcess::holding(&db, hold, jane.id.as_str()).await;
+    let (writer, basis) = (store.clone(), acme.basis());
+    let write = other
+        .blocks(async move { writer.update_permission(&changed, &change, &basis).await })
+        .await;
 
     // ... and then wants the permission, as a new assignment of it does:
     // the update has not locked it yet.
     let assigning = "SELECT is_archived FROM permissions WHERE id = $1 FOR SHARE NOWAIT";
-    let locked = other.query_one(assigning, &[&readers.id.as_str()]).await;
-    other.batch_execute("ROLLBACK").await.unwrap();
+    let locked = other.session.query_one(assigning, &[&readers.id.as_str()]).await;
+    other.session.batch_execute("ROLLBACK").await.unwrap();
 
     assert!(locked.is_ok(), "the update held the permission while it waited: {locked:?}");
     write.await.unwrap().unwrap();
@@ -476,26 +489,19 @@ async fn a_permission_update_that_missed_a_new_holder_is_a_conflict_and_changes_
         domain::update_permission(&acme.caller(), &readers, None, Some(operations), T0).unwrap();
     // The admin's row is held elsewhere, so the update has read the
     // holders (jane) and waits for its caller's row ...
-    let (other, observer) = (db.session().await, db.session().await);
-    other.batch_execute("BEGIN").await.unwrap();
     let hold = "SELECT version FROM users WHERE id = $1 FOR UPDATE";
-    other.query_one(hold, &[&acme.admin.id.as_str()]).await.unwrap();
-    let mut write = {
-        let (store, basis) = (stores[0].clone(), acme.basis());
-        tokio::spawn(async move { store.update_permission(&changed, &change, &basis).await })
-    };
-    let pid = backend_pid(&other).await;
-    tokio::select! {
-        () = blocked_by(&observer, pid) => {}
-        done = &mut write => panic!("the update did not wait for its caller's row: {done:?}"),
-    }
+    let other = OtherProcess::holding(&db, hold, acme.admin.id.as_str()).await;
+    let (writer, basis) = (stores[0].clone(), acme.basis());
+    let write = other
+        .blocks(async move { writer.update_permission(&changed, &change, &basis).await })
+        .await;
     // ... while the other process gives bob the permission, by jane, whose
     // row the update may hold but does not write.
     let id = AssignmentId::from_random(&fresh_random());
     let (assigned, event) = assign_permission(&caller(&jane), &readers, &bob, id, T0).unwrap();
     stores[1].update_user(&assigned, &event, &by(&jane)).await.unwrap();
     let before = picture(&stores[1], &acme.org.id).await;
-    other.batch_execute("ROLLBACK").await.unwrap();
+    other.session.batch_execute("ROLLBACK").await.unwrap();
     let result = write.await.unwrap();
 
     assert!(matches!(result, Err(UpdatePermissionError::Conflict)), "{result:?}");
@@ -509,34 +515,23 @@ async fn a_write_that_loses_a_deadlock_is_a_conflict_and_changes_nothing() {
     // session never within the test: the store's write is the one the
     // database aborts.
     let store = db.open_with("deadlock_timeout=3s").await;
-    let acme = OrgFixture::create(&store, "acme").await;
-    let jane = acme.insert_user(&store, "jane@example.com", UserKind::EndUser).await;
-    let bob = acme.insert_user(&store, "bob@example.com", UserKind::EndUser).await;
     // The caller's id is the lower: the store holds its row first.
-    let (actor, target) = in_lock_order(&jane, &bob);
+    let (acme, actor, target) = org_of_two(&store).await;
     let before = picture(&store, &acme.org.id).await;
-    let (archived, change) = archive_user(&caller(actor), target, T0).unwrap();
+    let (archived, change) = archive_user(&caller(&actor), &target, T0).unwrap();
     // Another process holds the target's row, so the store's write, holding
     // its caller's row in share mode, waits for it ...
-    let (other, observer) = (db.session().await, db.session().await);
-    other.batch_execute("SET deadlock_timeout = '1min'; BEGIN").await.unwrap();
     let hold = "SELECT version FROM users WHERE id = $1 FOR SHARE";
-    other.query_one(hold, &[&target.id.as_str()]).await.unwrap();
-    let mut write = {
-        let (store, basis) = (store.clone(), by(actor));
-        tokio::spawn(async move { store.update_user(&archived, &change, &basis).await })
-    };
-    let pid = backend_pid(&other).await;
-    tokio::select! {
-        () = blocked_by(&observer, pid) => {}
-        done = &mut write => panic!("the write did not wait for the target's row: {done:?}"),
-    }
+    let other = OtherProcess::holding(&db, hold, target.id.as_str()).await;
+    let (writer, basis) = (store.clone(), by(&actor));
+    let write =
+        other.blocks(async move { writer.update_user(&archived, &change, &basis).await }).await;
 
     // ... and then the other process, against the store's order, waits for
     // the caller's row: a deadlock.
     let touch = "UPDATE users SET external_id = 'touched' WHERE id = $1";
-    let touched = other.execute(touch, &[&actor.id.as_str()]).await;
-    other.batch_execute("ROLLBACK").await.unwrap();
+    let touched = other.session.execute(touch, &[&actor.id.as_str()]).await;
+    other.session.batch_execute("ROLLBACK").await.unwrap();
     let result = write.await.unwrap();
 
     assert!(matches!(result, Err(UpdateUserError::Conflict)), "{result:?}");
