@@ -483,6 +483,14 @@ impl<P: Ports> Service<P> {
     /// The guard a change of a permission must compare and set: every
     /// active holder that no other assignment lets assign loses the power
     /// when the permission stops granting it.
+    ///
+    /// The guard is read before the holders. A concurrent change that takes
+    /// a holder's other grant away moves the guard; committed after this
+    /// read, it makes this change's compare-and-set fail, and committed
+    /// before it, the holders are read as it left them. Read the other way
+    /// round, the guard could already include such a change that the reads
+    /// of the holders missed, and this change would count on a grant that
+    /// is gone.
     async fn permission_guard<E>(
         &self,
         before: &Permission,
@@ -495,6 +503,7 @@ impl<P: Ports> Service<P> {
         if !grants(before) || grants(after) {
             return Ok(None);
         }
+        let snapshot = self.permissions.assigners(&before.org_id).await?;
         let mut losing = Vec::new();
         for assignment in self.permissions.list_assignments(&before.id).await? {
             let Some(holder) = self.users.find_user(&assignment.user_id).await? else {
@@ -507,7 +516,8 @@ impl<P: Ports> Service<P> {
                 losing.push(holder.id);
             }
         }
-        self.checked_guard(&before.org_id, &losing).await
+        domain::keep_an_assigner(&snapshot.assigners, &losing)?;
+        Ok(Some(snapshot.guard))
     }
 
     async fn checked_guard<E>(&self, org: &OrgId, losing: &[UserId]) -> Result<Option<OrgGuard>, E>

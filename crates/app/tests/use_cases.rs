@@ -1,9 +1,11 @@
 //! The use cases against mocked ports: what they write, what they never
 //! write, and how they decide again after losing a race.
 
+use std::sync::{Arc, Mutex};
+
 use app::{
-    AccessError, ActionError, ArchiveUserError, Assertion, CreateCredentialError,
-    CreateCredentialRequest, LoginError, Ports, Service, SignedRequest,
+    AccessError, ActionError, ArchivePermissionError, ArchiveUserError, Assertion,
+    CreateCredentialError, CreateCredentialRequest, LoginError, Ports, Service, SignedRequest,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,7 +20,7 @@ use mockall::predicate::eq;
 use ports::{
     AddCredentialError, AssignersSnapshot, KeyAlgorithm, MockAuthTokens, MockClock,
     MockOneTimeStore, MockPermissionRepository, MockRandomness, MockSignatureVerifier,
-    MockUserRepository, OrgGuard, UpdateUserError, VerifyError,
+    MockUserRepository, OrgGuard, UpdatePermissionError, UpdateUserError, VerifyError,
 };
 use sha2::{Digest, Sha256};
 
@@ -843,4 +845,100 @@ async fn a_revoke_that_leaves_the_holder_another_grant_still_takes_the_guard() {
         .await;
 
     assert!(outcome.is_ok(), "{outcome:?}");
+}
+
+/// The org as a concurrent revoke leaves it, for
+/// `a_permission_archive_that_missed_a_concurrent_revoke_is_decided_again`:
+/// the holder's second grant, and the org's guard version.
+struct RevokedMeanwhile {
+    holds_second: bool,
+    guard: u64,
+}
+
+#[tokio::test]
+async fn a_permission_archive_that_missed_a_concurrent_revoke_is_decided_again() {
+    // The holder can assign through the archived permission and a second
+    // one. Right after the archive reads the holder, another request
+    // revokes the second one, and moves the guard. The archive must not
+    // count on the second grant: it conflicts, reads again, and finds it
+    // would leave nobody who can assign.
+    let caller =
+        Caller::from_token_subject(user(10, "admin@x.io", &[Operation::ArchivePermission]), &org())
+            .unwrap();
+    let holder = user(20, "holder@x.io", &[Operation::AssignPermission]);
+    let held = holder.assignments[0].clone();
+    let second = PermissionAssignment {
+        assignment_id: AssignmentId::from_random(&[21; 26]),
+        permission_id: PermissionId::from_random(&[21; 26]),
+        permission_name: "Second".to_owned(),
+        operations: vec![Operation::AssignPermission],
+    };
+    let permission = Permission {
+        id: held.permission_id.clone(),
+        org_id: org(),
+        name: PermissionName::parse("Role").unwrap(),
+        operations: vec![Operation::AssignPermission],
+        is_immutable: false,
+        is_archived: false,
+        created_at: NOW,
+        updated_at: NOW,
+        version: 0,
+    };
+    let request = SignedRequest {
+        user_action: Some(UserActionToken::from_wire("token")),
+        request: UserActionRequest {
+            method: HttpMethod::Put,
+            path: format!("/permissions/{}/archive", permission.id),
+            payload: "{}".to_owned(),
+        },
+    };
+    let world = Arc::new(Mutex::new(RevokedMeanwhile { holds_second: true, guard: 9 }));
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, &caller, &request);
+    let found = permission.clone();
+    mocks.permissions.expect_find_permission().returning(move |_| Ok(Some(found.clone())));
+    let listed = Assignment {
+        id: held.assignment_id.clone(),
+        permission_id: permission.id.clone(),
+        user_id: holder.id.clone(),
+        org_id: org(),
+        is_immutable: false,
+        created_at: NOW,
+        ended_at: None,
+    };
+    mocks.permissions.expect_list_assignments().returning(move |_| Ok(vec![listed.clone()]));
+    let seen = Arc::clone(&world);
+    let holder_id = holder.id.clone();
+    mocks.permissions.expect_assigners().returning(move |_| {
+        let guard = OrgGuard { org_id: org(), version: seen.lock().unwrap().guard };
+        Ok(AssignersSnapshot { guard, assigners: vec![holder_id.clone()] })
+    });
+    let (changed, caller_record) = (Arc::clone(&world), caller.user().clone());
+    mocks.users.expect_find_user().returning(move |id| {
+        if *id == caller_record.id {
+            return Ok(Some(caller_record.clone()));
+        }
+        let mut world = changed.lock().unwrap();
+        let mut read = holder.clone();
+        if world.holds_second {
+            read.assignments.push(second.clone());
+            // The revoke commits right after this read.
+            *world = RevokedMeanwhile { holds_second: false, guard: world.guard + 1 };
+        }
+        Ok(Some(read))
+    });
+    let written = Arc::clone(&world);
+    mocks.permissions.expect_update_permission().returning(move |_, _, basis| {
+        let guard = basis.guard.as_ref().map(|guard| guard.version);
+        if guard == Some(written.lock().unwrap().guard) {
+            Ok(())
+        } else {
+            Err(UpdatePermissionError::Conflict)
+        }
+    });
+
+    let outcome =
+        mocks.service().archive_permission(&caller, &request, permission.id.as_str()).await;
+
+    assert!(matches!(outcome, Err(ArchivePermissionError::LastAssigner(_))), "{outcome:?}");
 }
