@@ -771,24 +771,22 @@ async fn a_change_that_loses_every_race_gives_up_as_contended() {
     assert!(matches!(outcome, Err(ArchiveUserError::Contended(_))));
 }
 
-#[tokio::test]
-async fn a_revoke_that_leaves_the_holder_another_grant_still_takes_the_guard() {
-    // The holder keeps `Permissions:Assign` through a second assignment;
-    // the revoke must still compare and set the org's guard, or a
-    // concurrent change taking the second grant away would pass the guard
-    // on a picture where this one still stands.
-    let caller = admin();
-    let mut holder = user(20, "holder@x.io", &[Operation::AssignPermission]);
-    let second = PermissionAssignment {
+/// A second assignment that grants `Permissions:Assign`, of a permission
+/// other than `user`'s.
+fn second_assign_grant() -> PermissionAssignment {
+    PermissionAssignment {
         assignment_id: AssignmentId::from_random(&[21; 26]),
         permission_id: PermissionId::from_random(&[21; 26]),
         permission_name: "Second".to_owned(),
         operations: vec![Operation::AssignPermission],
-    };
-    holder.assignments.push(second);
-    let revoked = holder.assignments[0].clone();
-    let permission = Permission {
-        id: revoked.permission_id.clone(),
+    }
+}
+
+/// The live, mutable permission behind `held`, which grants
+/// `Permissions:Assign`.
+fn assign_permission_behind(held: &PermissionAssignment) -> Permission {
+    Permission {
+        id: held.permission_id.clone(),
         org_id: org(),
         name: PermissionName::parse("Role").unwrap(),
         operations: vec![Operation::AssignPermission],
@@ -797,28 +795,48 @@ async fn a_revoke_that_leaves_the_holder_another_grant_still_takes_the_guard() {
         created_at: NOW,
         updated_at: NOW,
         version: 0,
-    };
-    let request = SignedRequest {
-        user_action: Some(UserActionToken::from_wire("token")),
-        request: UserActionRequest {
-            method: HttpMethod::Delete,
-            path: format!("/permissions/{}/assignments/{}", permission.id, revoked.assignment_id),
-            payload: "{}".to_owned(),
-        },
-    };
-    let mut mocks = Mocks::new();
-    expect_valid_user_action(&mut mocks, &caller, &request);
-    let found = permission.clone();
-    mocks.permissions.expect_find_permission().return_once(move |_| Ok(Some(found)));
-    let listed = Assignment {
-        id: revoked.assignment_id.clone(),
-        permission_id: permission.id.clone(),
+    }
+}
+
+/// The live assignment `held` of `holder`, as the permission lists it.
+fn listed(held: &PermissionAssignment, holder: &User) -> Assignment {
+    Assignment {
+        id: held.assignment_id.clone(),
+        permission_id: held.permission_id.clone(),
         user_id: holder.id.clone(),
         org_id: org(),
         is_immutable: false,
         created_at: NOW,
         ended_at: None,
-    };
+    }
+}
+
+/// A request carrying a user action for `method path` with body `{}`.
+fn signed(method: HttpMethod, path: String) -> SignedRequest {
+    SignedRequest {
+        user_action: Some(UserActionToken::from_wire("token")),
+        request: UserActionRequest { method, path, payload: "{}".to_owned() },
+    }
+}
+
+#[tokio::test]
+async fn a_revoke_that_leaves_the_holder_another_grant_still_takes_the_guard() {
+    // The holder keeps `Permissions:Assign` through a second assignment;
+    // the revoke must still compare and set the org's guard, or a
+    // concurrent change taking the second grant away would pass the guard
+    // on a picture where this one still stands.
+    let caller = admin();
+    let mut holder = user(20, "holder@x.io", &[Operation::AssignPermission]);
+    holder.assignments.push(second_assign_grant());
+    let revoked = holder.assignments[0].clone();
+    let permission = assign_permission_behind(&revoked);
+    let path = format!("/permissions/{}/assignments/{}", permission.id, revoked.assignment_id);
+    let request = signed(HttpMethod::Delete, path);
+    let mut mocks = Mocks::new();
+    expect_valid_user_action(&mut mocks, &caller, &request);
+    let found = permission.clone();
+    mocks.permissions.expect_find_permission().return_once(move |_| Ok(Some(found)));
+    let listed = listed(&revoked, &holder);
     mocks.permissions.expect_list_assignments().return_once(move |_| Ok(vec![listed]));
     let stored = holder.clone();
     mocks.users.expect_find_user().return_once(move |_| Ok(Some(stored)));
@@ -867,45 +885,15 @@ async fn a_permission_archive_that_missed_a_concurrent_revoke_is_decided_again()
             .unwrap();
     let holder = user(20, "holder@x.io", &[Operation::AssignPermission]);
     let held = holder.assignments[0].clone();
-    let second = PermissionAssignment {
-        assignment_id: AssignmentId::from_random(&[21; 26]),
-        permission_id: PermissionId::from_random(&[21; 26]),
-        permission_name: "Second".to_owned(),
-        operations: vec![Operation::AssignPermission],
-    };
-    let permission = Permission {
-        id: held.permission_id.clone(),
-        org_id: org(),
-        name: PermissionName::parse("Role").unwrap(),
-        operations: vec![Operation::AssignPermission],
-        is_immutable: false,
-        is_archived: false,
-        created_at: NOW,
-        updated_at: NOW,
-        version: 0,
-    };
-    let request = SignedRequest {
-        user_action: Some(UserActionToken::from_wire("token")),
-        request: UserActionRequest {
-            method: HttpMethod::Put,
-            path: format!("/permissions/{}/archive", permission.id),
-            payload: "{}".to_owned(),
-        },
-    };
+    let second = second_assign_grant();
+    let permission = assign_permission_behind(&held);
+    let request = signed(HttpMethod::Put, format!("/permissions/{}/archive", permission.id));
     let world = Arc::new(Mutex::new(RevokedMeanwhile { holds_second: true, guard: 9 }));
     let mut mocks = Mocks::new();
     expect_valid_user_action(&mut mocks, &caller, &request);
     let found = permission.clone();
     mocks.permissions.expect_find_permission().returning(move |_| Ok(Some(found.clone())));
-    let listed = Assignment {
-        id: held.assignment_id.clone(),
-        permission_id: permission.id.clone(),
-        user_id: holder.id.clone(),
-        org_id: org(),
-        is_immutable: false,
-        created_at: NOW,
-        ended_at: None,
-    };
+    let listed = listed(&held, &holder);
     mocks.permissions.expect_list_assignments().returning(move |_| Ok(vec![listed.clone()]));
     let seen = Arc::clone(&world);
     let holder_id = holder.id.clone();

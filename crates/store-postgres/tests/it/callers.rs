@@ -419,6 +419,23 @@ async fn org_of_two(store: &PostgresStore) -> (OrgFixture, User, User) {
     if jane.id.as_str() < bob.id.as_str() { (acme, jane, bob) } else { (acme, bob, jane) }
 }
 
+/// Starts an archive of `target` by `actor` through `store` while another
+/// process holds the target's row with `hold`, and returns once the archive
+/// waits for it.
+async fn archive_held_up(
+    db: &Db,
+    store: &PostgresStore,
+    (actor, target): (&User, &User),
+    hold: &str,
+) -> (OtherProcess, JoinHandle<Result<(), UpdateUserError>>) {
+    let (archived, change) = archive_user(&caller(actor), target, T0).unwrap();
+    let other = OtherProcess::holding(db, hold, target.id.as_str()).await;
+    let (writer, basis) = (store.clone(), by(actor));
+    let write =
+        other.blocks(async move { writer.update_user(&archived, &change, &basis).await }).await;
+    (other, write)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_locks_the_lower_of_its_users_first_and_holds_nothing_while_it_waits() {
     let Some(db) = Db::new().await else { return };
@@ -428,12 +445,8 @@ async fn a_write_locks_the_lower_of_its_users_first_and_holds_nothing_while_it_w
     let store = db.open_with("deadlock_timeout=100ms").await;
     // The caller's id is the higher: its row comes second.
     let (_acme, target, actor) = org_of_two(&store).await;
-    let (archived, change) = archive_user(&caller(&actor), &target, T0).unwrap();
     let hold = "SELECT version FROM users WHERE id = $1 FOR UPDATE";
-    let other = OtherProcess::holding(&db, hold, target.id.as_str()).await;
-    let (writer, basis) = (store.clone(), by(&actor));
-    let write =
-        other.blocks(async move { writer.update_user(&archived, &change, &basis).await }).await;
+    let (other, write) = archive_held_up(&db, &store, (&actor, &target), hold).await;
 
     // The caller's row is free: the write has not reached it.
     let free = "SELECT version FROM users WHERE id = $1 FOR UPDATE NOWAIT";
@@ -518,14 +531,10 @@ async fn a_write_that_loses_a_deadlock_is_a_conflict_and_changes_nothing() {
     // The caller's id is the lower: the store holds its row first.
     let (acme, actor, target) = org_of_two(&store).await;
     let before = picture(&store, &acme.org.id).await;
-    let (archived, change) = archive_user(&caller(&actor), &target, T0).unwrap();
     // Another process holds the target's row, so the store's write, holding
     // its caller's row in share mode, waits for it ...
     let hold = "SELECT version FROM users WHERE id = $1 FOR SHARE";
-    let other = OtherProcess::holding(&db, hold, target.id.as_str()).await;
-    let (writer, basis) = (store.clone(), by(&actor));
-    let write =
-        other.blocks(async move { writer.update_user(&archived, &change, &basis).await }).await;
+    let (other, write) = archive_held_up(&db, &store, (&actor, &target), hold).await;
 
     // ... and then the other process, against the store's order, waits for
     // the caller's row: a deadlock.
