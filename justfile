@@ -14,9 +14,10 @@ lint:
 bench:
     cargo bench --workspace
 
-# The server on 127.0.0.1:8080, with orgusers.sqlite3 in this directory.
+# The server on 127.0.0.1:8080, as the README runs it: the SQLite file and
+# the admin's files in orgusers-data/.
 run:
-    cargo run -p orgusers -- serve
+    cargo run --release -p orgusers -- serve --data-dir orgusers-data
 
 # The official TypeScript SDK against a freshly built server.
 interop:
